@@ -1,0 +1,147 @@
+import fs from 'node:fs/promises';
+import type { Logger } from 'winston';
+import type { AgentStatus, Enforcement } from '../shared/api.js';
+import { isKnownEventType, type JournalEntry } from '../shared/journal.js';
+import type { IpcRequest } from '../shared/ipc.js';
+import { assertNever } from '../shared/result.js';
+import { IpcRefusal, IpcServer, type IpcResult } from './ipc/ipc-server.js';
+import { Journal, type JournalOpenReport } from './journal/journal.js';
+import { describeEnforcement, probeEnforcement } from './platform/enforcement.js';
+import { readHostFacts } from './platform/host-facts.js';
+import { Reporter } from './reporter/reporter.js';
+import { AgentConfigSchema, StatePaths, ipcEndpoint, readJsonFile } from './state.js';
+import { StateLock } from './state-lock.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentRunOptions {
+  readonly stateDir: string;
+  readonly serverUrl: string | null;
+  readonly enrollToken: string | null;
+  readonly logger: Logger;
+  /** Where the one-line human messages go (stdout for the CLI). */
+  readonly say: (line: string) => void;
+  readonly sysfsRoot?: string;
+}
+
+/** A running agent; `stop()` shuts it down in order and journals `agent.stopped`. */
+export interface RunningAgent {
+  stop(reason: string): Promise<void>;
+}
+
+/** Thrown when another live process owns the state directory. */
+export class StateDirBusy extends Error {}
+
+/**
+ * The agent service's composition root: the one place that reads `process.platform`, picks the
+ * platform adapters and wires journal, reporter and local IPC together.
+ */
+export async function startAgent(options: AgentRunOptions): Promise<RunningAgent> {
+  const platform = process.platform;
+  // Everything the service creates (journal, credentials, socket) is owner-only.
+  process.umask(0o077);
+  const paths = new StatePaths(options.stateDir);
+  await fs.mkdir(paths.dir, { recursive: true, mode: 0o700 });
+
+  const lock = await acquireStateLock(paths.lock);
+
+  const { journal, report } = await Journal.open(paths.journal);
+  await journalOpenFindings(journal, report);
+
+  const config = await readJsonFile(paths.config, AgentConfigSchema);
+  const enforcement: Enforcement = await probeEnforcement({
+    platform,
+    uid: typeof process.getuid === 'function' ? process.getuid() : null,
+    sysfsRoot: options.sysfsRoot ?? '/sys',
+    enforcerAvailable: false,
+  });
+  options.say(`sekimori-agent: ${describeEnforcement(enforcement)}`);
+  await journal.append('agent.started', { version: AGENT_VERSION, pid: process.pid, platform, enforcement });
+
+  const status = (): AgentStatus => ({
+    agentVersion: AGENT_VERSION,
+    enforcement,
+    lockState: 'unknown',
+    policyVersion: null,
+    journal: { length: journal.durableHead.seq, headHash: journal.durableHead.hash },
+  });
+
+  const reporterConfig = config?.reporter ?? {};
+  const reporter = new Reporter({
+    journal,
+    paths,
+    serverUrl: options.serverUrl ?? config?.serverUrl ?? null,
+    enrollToken: options.enrollToken,
+    hostFacts: () => readHostFacts(platform, AGENT_VERSION),
+    status,
+    logger: options.logger.child({ subsystem: 'reporter' }),
+    heartbeatMs: (reporterConfig.heartbeatSeconds ?? 60) * 1000,
+    retryBaseMs: reporterConfig.retryBaseMs ?? 1000,
+    retryMaxMs: reporterConfig.retryMaxMs ?? 5 * 60_000,
+    uploadDelayMs: reporterConfig.uploadDelayMs ?? 250,
+  });
+  await reporter.start();
+
+  const handle = async (request: IpcRequest): Promise<IpcResult> => {
+    switch (request.method) {
+      case 'status.get': {
+        const snapshot = reporter.snapshot;
+        return {
+          deviceId: snapshot.deviceId,
+          enrolled: snapshot.enrolled,
+          journalLength: journal.durableHead.seq,
+          ackSeq: snapshot.ackSeq,
+          serverUrl: snapshot.serverUrl,
+          lastContactAt: snapshot.lastContactAt,
+          status: status(),
+        };
+      }
+      case 'journal.append': {
+        if (!isKnownEventType(request.params.type)) throw new IpcRefusal('unknown-type', `unknown event type ${request.params.type}`);
+        const entry: JournalEntry = await journal.append(request.params.type, request.params.data);
+        return { seq: entry.seq, hash: entry.hash };
+      }
+      default:
+        return assertNever(request, 'ipc request');
+    }
+  };
+  const ipc = await IpcServer.listen(ipcEndpoint(platform, paths), handle, options.logger.child({ subsystem: 'ipc' }));
+
+  let stopping: Promise<void> | null = null;
+  return {
+    stop(reason: string): Promise<void> {
+      stopping ??= (async () => {
+        await ipc.close();
+        await reporter.dispose();
+        await journal.append('agent.stopped', { reason });
+        await journal.close();
+        await lock.release();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Takes the state lock, waiting a little: an operator's `journal append` may hold it for a moment
+ * while no agent runs. Another agent holding it for longer is an error, not something to wait out.
+ */
+async function acquireStateLock(file: string): Promise<StateLock> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const attempt = await StateLock.acquire(file);
+    if (attempt.ok) return attempt.lock;
+    if (Date.now() > deadline) throw new StateDirBusy(`another process (pid ${attempt.heldBy}) holds the state directory lock ${file}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Journals what opening the journal found: a recovered torn tail, or a chain that does not verify. */
+export async function journalOpenFindings(journal: Journal, report: JournalOpenReport): Promise<void> {
+  if (report.recovered) {
+    await journal.append('journal.recovered', { droppedBytes: report.recovered.bytes, savedTo: report.recovered.savedTo });
+  }
+  if (report.scan.firstBreak) {
+    const { seq, reason, message } = report.scan.firstBreak;
+    await journal.append('tamper.detected', { kind: 'journal-chain', seq, reason, message });
+  }
+}

@@ -1,0 +1,88 @@
+import type { z } from 'zod';
+import {
+  ApiErrorSchema,
+  ApiPaths,
+  EnrollResponseSchema,
+  EventsBatchResponseSchema,
+  HeartbeatResponseSchema,
+  type ApiError,
+  type EnrollRequest,
+  type EnrollResponse,
+  type EventsBatchResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+} from '../../shared/api.js';
+import type { JournalEntry } from '../../shared/journal.js';
+
+/** How a call to the server ended: an answer, a refusal the server explained, or no answer at all. */
+export type CallResult<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'refused'; status: number; error: ApiError['error'] }
+  | { kind: 'unreachable'; message: string };
+
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/**
+ * The agent's side of the /api/v1 protocol. Every answer is validated with the shared schema: a
+ * server (or something pretending to be one) that answers nonsense is treated as unreachable.
+ */
+export class ServerClient {
+  constructor(private readonly baseUrl: string) {}
+
+  enroll(body: EnrollRequest): Promise<CallResult<EnrollResponse>> {
+    return this.post(ApiPaths.enroll, body, null, EnrollResponseSchema);
+  }
+
+  heartbeat(credential: string, body: HeartbeatRequest): Promise<CallResult<HeartbeatResponse>> {
+    return this.post(ApiPaths.heartbeat, body, credential, HeartbeatResponseSchema);
+  }
+
+  sendEvents(credential: string, entries: JournalEntry[]): Promise<CallResult<EventsBatchResponse>> {
+    return this.post(ApiPaths.events, { entries }, credential, EventsBatchResponseSchema);
+  }
+
+  private async post<T>(route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (credential !== null) headers.authorization = `Bearer ${credential}`;
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(new URL(route, this.baseUrl), {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch (error) {
+      return { kind: 'unreachable', message: describeNetworkError(error) };
+    }
+    const json = safeJson(text);
+    if (response.ok) {
+      const parsed = schema.safeParse(json);
+      return parsed.success
+        ? { kind: 'ok', value: parsed.data }
+        : { kind: 'unreachable', message: `server answered ${route} with an unexpected body` };
+    }
+    const apiError = ApiErrorSchema.safeParse(json);
+    if (apiError.success) return { kind: 'refused', status: response.status, error: apiError.data.error };
+    // A proxy's HTML error page or a 5xx without our error shape: retry later like an outage.
+    return { kind: 'unreachable', message: `HTTP ${response.status} from ${route}` };
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeNetworkError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as Error & { cause?: { code?: string } }).cause;
+    return cause?.code ? `${error.message} (${cause.code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,109 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { DeviceIdSchema } from '../shared/api.js';
+import { HashSchema, GENESIS_HASH } from '../shared/journal.js';
+
+/**
+ * The agent's state directory: root-only (0700) on an installed system. Every file the agent
+ * keeps is named here, so operators and the installer know what to back up or wipe.
+ */
+export class StatePaths {
+  constructor(readonly dir: string) {}
+  get journal(): string { return path.join(this.dir, 'journal.jsonl'); }
+  get lock(): string { return path.join(this.dir, 'agent.lock'); }
+  get socket(): string { return path.join(this.dir, 'agent.sock'); }
+  get credentials(): string { return path.join(this.dir, 'credentials.json'); }
+  get reporter(): string { return path.join(this.dir, 'reporter.json'); }
+  get config(): string { return path.join(this.dir, 'config.json'); }
+}
+
+/** Default state directory of an installed agent on each platform. */
+export function defaultStateDir(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string {
+  switch (platform) {
+    case 'win32':
+      return path.win32.join(env.ProgramData ?? 'C:\\ProgramData', 'Sekimori', 'agent');
+    case 'darwin':
+      return '/Library/Application Support/Sekimori/agent';
+    default:
+      return '/var/lib/sekimori';
+  }
+}
+
+/** The local IPC endpoint: a Unix socket in the state dir, a named pipe on Windows. */
+export function ipcEndpoint(platform: NodeJS.Platform, paths: StatePaths): string {
+  return platform === 'win32' ? '\\\\.\\pipe\\sekimori-agent' : paths.socket;
+}
+
+export const CredentialsSchema = z.strictObject({
+  deviceId: DeviceIdSchema,
+  credential: z.string().min(40).max(200),
+  serverUrl: z.string().url(),
+  enrolledAt: z.string(),
+});
+export type Credentials = z.infer<typeof CredentialsSchema>;
+
+export const ReporterStateSchema = z.strictObject({
+  ackSeq: z.number().int().nonnegative(),
+  ackHash: HashSchema,
+  lastContactAt: z.string().nullable(),
+});
+export type ReporterState = z.infer<typeof ReporterStateSchema>;
+export const INITIAL_REPORTER_STATE: ReporterState = { ackSeq: 0, ackHash: GENESIS_HASH, lastContactAt: null };
+
+/**
+ * The installer's config file (IT pushes it with the package): where the server is and a one-time
+ * enrolment token, which the agent deletes from this file once it has its own credential.
+ */
+export const AgentConfigSchema = z.strictObject({
+  serverUrl: z.string().url().optional(),
+  enrollToken: z.string().min(16).max(200).optional(),
+  reporter: z
+    .strictObject({
+      heartbeatSeconds: z.number().min(1).max(86_400).optional(),
+      retryBaseMs: z.number().int().min(10).max(600_000).optional(),
+      retryMaxMs: z.number().int().min(10).max(3_600_000).optional(),
+      uploadDelayMs: z.number().int().min(0).max(60_000).optional(),
+    })
+    .optional(),
+});
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/** Reads and validates a JSON state file; `null` when it does not exist. Throws with the file name on bad content. */
+export async function readJsonFile<T>(file: string, schema: z.ZodType<T>): Promise<T | null> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error(`${file}: not valid JSON`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${file}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Writes a JSON file atomically (temp file, fsync, rename) with mode 0600, so a crash leaves
+ * either the old or the new content, never half of one: the credential must never be torn.
+ */
+export async function writeJsonFileAtomic(file: string, value: unknown): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  const handle = await fs.open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(value, null, 2) + '\n');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, file);
+}
