@@ -1,0 +1,308 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DeviceIdSchema, type DeviceSummary } from '../shared/api.js';
+import { verifyStoredChain } from './chain.js';
+import { systemClock, type Clock } from './clock.js';
+import { sha256Hex } from './crypto.js';
+import { DataDirError } from './data-dir.js';
+import { DEFAULT_TOKEN_TTL_HOURS, MAX_TOKEN_TTL_HOURS, issueEnrollmentToken } from './enrollment.js';
+import { ListenError, startServer } from './main.js';
+import { SqliteStore, StoreOpenError } from './sqlite-store.js';
+import { serverVersion } from './version.js';
+
+/**
+ * `sekimori-server`'s commands. The command line is a stable contract (operators' scripts and the
+ * integration tests rely on it):
+ *
+ * - exit 0: done; `--help` prints usage on stdout.
+ * - exit 1: an expected failure (missing --data, no database, port in use, broken chain), one line
+ *   `sekimori-server: <why>` on stderr, never a stack trace.
+ * - exit 2: the command line itself is wrong (unknown command or flag, bad value); usage on stderr.
+ *
+ * stdout carries only each command's result, so scripts can read it; logs go to stderr.
+ */
+
+/** Where a command writes, and how `start` learns it should stop (injected by cli.ts, or by tests). */
+export interface CliIo {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  /** Resolves when the process is asked to stop (SIGTERM or SIGINT), with the signal's name. */
+  untilStopSignal(): Promise<string>;
+  readonly clock?: Clock;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const PROGRAM = 'sekimori-server';
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 8443;
+/** After a stop signal, how long closing may take before the process gives up and exits 1. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** The command line is wrong: exit 2 with the command's usage. */
+class UsageError extends Error {}
+/** An expected failure: exit 1 with this message. */
+class CommandError extends Error {}
+
+const MAIN_USAGE = `Usage: ${PROGRAM} <command> [options]
+
+Commands:
+  start             Run the server.
+  enrollment-token  Print a new one-time enrolment token.
+  events            Count or verify the events held for a device.
+  devices           List enrolled devices.
+
+Options:
+  -h, --help        Show this help.
+  --version         Print the server's version.
+
+Run "${PROGRAM} <command> --help" for the options of a command.`;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  readonly usage: string;
+  readonly options: Options;
+  run(values: Values, io: CliIo): Promise<number>;
+}
+
+type Values = Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>;
+
+const help = { help: { type: 'boolean', short: 'h' } } as const;
+const dataOption = { data: { type: 'string' } } as const;
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  start: {
+    usage: `Usage: ${PROGRAM} start --data DIR [--port N] [--host H]
+
+Runs the server until SIGTERM or SIGINT, then closes it cleanly and exits 0.
+Prints "${PROGRAM} listening on http://HOST:PORT" on stdout once listening.
+
+  --data DIR   Data directory (database, admin token); created with mode 0700.
+  --port N     TCP port; 0 picks a free one. Default ${DEFAULT_PORT}.
+  --host H     Address to listen on. Default ${DEFAULT_HOST}.
+  -h, --help   Show this help.`,
+    options: { ...help, ...dataOption, port: { type: 'string' }, host: { type: 'string' } },
+    run: runStart,
+  },
+  'enrollment-token': {
+    usage: `Usage: ${PROGRAM} enrollment-token --data DIR [--ttl-hours N]
+
+Creates a one-time enrolment token and prints it on stdout (one line, nothing else).
+Works whether or not the server is running.
+
+  --data DIR       Data directory of the server.
+  --ttl-hours N    Hours until the token expires. Default ${DEFAULT_TOKEN_TTL_HOURS}, at most ${MAX_TOKEN_TTL_HOURS}.
+  -h, --help       Show this help.`,
+    options: { ...help, ...dataOption, 'ttl-hours': { type: 'string' } },
+    run: runEnrollmentToken,
+  },
+  events: {
+    usage: `Usage: ${PROGRAM} events --data DIR --device ID (--count | --verify)
+
+  --data DIR     Data directory of the server.
+  --device ID    Device id (dev_ followed by 32 hex digits).
+  --count        Print how many events are held for the device.
+  --verify       Re-verify the device's hash chain from genesis: prints "verified N" (exit 0)
+                 or "broken at seq S: reason" (exit 1).
+  -h, --help     Show this help.`,
+    options: { ...help, ...dataOption, device: { type: 'string' }, count: { type: 'boolean' }, verify: { type: 'boolean' } },
+    run: runEvents,
+  },
+  devices: {
+    usage: `Usage: ${PROGRAM} devices --data DIR [--json]
+
+  --data DIR   Data directory of the server.
+  --json       Print {"devices": [...]} as JSON instead of a table.
+  -h, --help   Show this help.`,
+    options: { ...help, ...dataOption, json: { type: 'boolean' } },
+    run: runDevices,
+  },
+};
+
+/** Runs one command line (without `node` and the script) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(MAIN_USAGE);
+    return EXIT_OK;
+  }
+  if (name === '--version') {
+    io.stdout(serverVersion());
+    return EXIT_OK;
+  }
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (command === undefined) {
+    io.stderr(name === undefined ? `${PROGRAM}: no command given` : `${PROGRAM}: unknown command ${JSON.stringify(name)}`);
+    io.stderr(MAIN_USAGE);
+    return EXIT_USAGE;
+  }
+  try {
+    const values = parseCommandLine(rest, command.options);
+    if (values.help === true) {
+      io.stdout(command.usage);
+      return EXIT_OK;
+    }
+    return await command.run(values, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`${PROGRAM}: ${error.message}`);
+      io.stderr(command.usage);
+      return EXIT_USAGE;
+    }
+    if (isExpected(error)) {
+      io.stderr(`${PROGRAM}: ${error.message}`);
+      return EXIT_FAILURE;
+    }
+    throw error;
+  }
+}
+
+function parseCommandLine(args: readonly string[], options: Options): Values {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    // parseArgs' own errors (unknown flag, missing value, stray argument) are usage errors.
+    if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
+}
+
+function isExpected(error: unknown): error is Error {
+  return (
+    error instanceof CommandError ||
+    error instanceof StoreOpenError ||
+    error instanceof DataDirError ||
+    error instanceof ListenError
+  );
+}
+
+async function runStart(values: Values, io: CliIo): Promise<number> {
+  const dataDir = requireData(values);
+  const host = stringValue(values, 'host') ?? DEFAULT_HOST;
+  if (host === '') throw new UsageError('--host must not be empty');
+  const port = parsePort(stringValue(values, 'port'));
+  const stopSignal = io.untilStopSignal();
+  const server = await startServer({ dataDir, host, port });
+  io.stdout(`${PROGRAM} listening on ${server.url}`);
+  io.stdout(`data directory ${dataDir} (admin token: ${server.adminTokenFile})`);
+  await stopSignal;
+  // A request that never finishes must not keep a service manager waiting for ever.
+  const giveUp = setTimeout(() => {
+    io.stderr(`${PROGRAM}: did not stop within ${SHUTDOWN_GRACE_MS / 1000} s`);
+    process.exit(EXIT_FAILURE);
+  }, SHUTDOWN_GRACE_MS);
+  giveUp.unref();
+  await server.close();
+  clearTimeout(giveUp);
+  return EXIT_OK;
+}
+
+async function runEnrollmentToken(values: Values, io: CliIo): Promise<number> {
+  const dataDir = requireData(values);
+  const ttlHours = parseTtlHours(stringValue(values, 'ttl-hours'));
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    io.stdout(await issueEnrollmentToken(store, ttlHours, (io.clock ?? systemClock)()));
+  } finally {
+    await store.close();
+  }
+  return EXIT_OK;
+}
+
+async function runEvents(values: Values, io: CliIo): Promise<number> {
+  const dataDir = requireData(values);
+  const deviceId = stringValue(values, 'device');
+  if (deviceId === undefined) throw new CommandError('missing --device ID');
+  if (!DeviceIdSchema.safeParse(deviceId).success) throw new UsageError(`--device ${JSON.stringify(deviceId)} is not a device id`);
+  const count = values.count === true;
+  const verify = values.verify === true;
+  if (count === verify) throw new UsageError('give exactly one of --count and --verify');
+
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    if ((await store.chainHead(deviceId)) === null) throw new CommandError(`no device ${deviceId}`);
+    if (count) {
+      io.stdout(String(await store.countEvents(deviceId)));
+      return EXIT_OK;
+    }
+    const report = await verifyStoredChain(store, deviceId, sha256Hex);
+    if (report === null) throw new CommandError(`no device ${deviceId}`);
+    if (report.verified) {
+      io.stdout(`verified ${report.count}`);
+      return EXIT_OK;
+    }
+    io.stdout(`broken at seq ${report.firstBadSeq ?? '?'}: ${report.reason ?? 'unknown reason'}`);
+    return EXIT_FAILURE;
+  } finally {
+    await store.close();
+  }
+}
+
+async function runDevices(values: Values, io: CliIo): Promise<number> {
+  const dataDir = requireData(values);
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    const devices = await store.listDevices();
+    if (values.json === true) io.stdout(JSON.stringify({ devices }, null, 2));
+    else for (const line of deviceTable(devices)) io.stdout(line);
+  } finally {
+    await store.close();
+  }
+  return EXIT_OK;
+}
+
+const DEVICE_COLUMNS = ['DEVICE', 'HOSTNAME', 'OS', 'AGENT', 'LAST SEEN', 'ENFORCEMENT', 'EVENTS', 'TAMPER'];
+
+/** Tab-separated lines. Hostnames and versions come from terminals (attacker-controlled): control characters are escaped so they cannot drive the operator's terminal. */
+export function deviceTable(devices: readonly DeviceSummary[]): string[] {
+  const rows = devices.map((device) =>
+    [
+      device.deviceId,
+      device.hostname,
+      device.os,
+      device.agentVersion,
+      device.lastSeenAt ?? 'never',
+      device.enforcement ?? '-',
+      String(device.eventCount),
+      String(device.tamperCount),
+    ].map(printable),
+  );
+  return [DEVICE_COLUMNS, ...rows].map((cells) => cells.join('\t'));
+}
+
+/** Escapes C0/C1 control characters, DEL and tabs as `\u{…}`. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\u{${char.charCodeAt(0).toString(16)}}`);
+}
+
+function requireData(values: Values): string {
+  const dataDir = stringValue(values, 'data');
+  if (dataDir === undefined || dataDir === '') throw new CommandError('missing --data DIR');
+  return dataDir;
+}
+
+function stringValue(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PORT;
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port ${JSON.stringify(text)} is not a port number (0-65535)`);
+  return port;
+}
+
+function parseTtlHours(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_TOKEN_TTL_HOURS;
+  const hours = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(hours > 0 && hours <= MAX_TOKEN_TTL_HOURS)) {
+    throw new UsageError(`--ttl-hours ${JSON.stringify(text)} must be a number of hours above 0 and at most ${MAX_TOKEN_TTL_HOURS}`);
+  }
+  return hours;
+}

@@ -1,0 +1,31 @@
+import type { FastifyPluginCallback } from 'fastify';
+import { ApiPaths, HeartbeatRequestSchema, HeartbeatResponseSchema, type HeartbeatResponse } from '../../shared/api.js';
+import type { Clock } from '../clock.js';
+import { ApiHttpError } from '../http/api-error.js';
+import { requireDevice } from '../http/device-auth.js';
+import type { ZodTypeProvider } from '../http/zod-schemas.js';
+import type { Store } from '../store.js';
+
+/** A heartbeat's status is a few hundred bytes; see ENROLL_BODY_LIMIT for why the limit is small. */
+export const HEARTBEAT_BODY_LIMIT = 64 * 1024;
+
+/**
+ * `POST /api/v1/heartbeat` (device credential): stores the agent's status and answers with what the
+ * server has acknowledged of its journal. Policies and commands come in later issues, hence
+ * `policyEtag: null, commands: []`.
+ */
+export const heartbeatRoutes: FastifyPluginCallback<{ store: Store; clock: Clock }> = (app, { store, clock }, done) => {
+  const deviceIdOf = requireDevice(app, store);
+  app.withTypeProvider<ZodTypeProvider>().post(
+    ApiPaths.heartbeat,
+    { bodyLimit: HEARTBEAT_BODY_LIMIT, schema: { body: HeartbeatRequestSchema, response: { 200: HeartbeatResponseSchema } } },
+    async (request): Promise<HeartbeatResponse> => {
+      const now = clock().toISOString();
+      const head = await store.recordHeartbeat(deviceIdOf(request), request.body.status, now);
+      // The device was authenticated a moment ago; it can only be gone if it was removed since.
+      if (!head) throw new ApiHttpError('unauthorized', 'device no longer enrolled');
+      return { ackSeq: head.seq, ackHash: head.hash, serverTime: now, policyEtag: null, commands: [] };
+    },
+  );
+  done();
+};

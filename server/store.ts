@@ -1,0 +1,125 @@
+import type { AgentStatus, DeviceSummary } from '../shared/api.js';
+import type { JournalEntry } from '../shared/journal.js';
+
+/**
+ * The server's storage, as a repository interface (DESIGN.md §8). SQLite (`SqliteStore`) is the
+ * embedded default; a PostgreSQL store for a prefecture's security cloud implements the same
+ * interface. Every method is asynchronous for that reason, even though better-sqlite3 is not.
+ *
+ * Times cross this interface as UTC ISO-8601 strings with milliseconds (`2026-11-25T09:00:00.000Z`):
+ * they sort as text, read well in a SQL shell, and are what the API sends anyway.
+ *
+ * Secrets never reach the store: enrolment tokens and device credentials arrive as SHA-256 hex.
+ */
+export interface Store {
+  /** Saves a new one-time enrolment token (by its hash). */
+  addEnrollmentToken(token: EnrollmentTokenRecord): Promise<void>;
+
+  /**
+   * Consumes the enrolment token with hash `tokenHash` and creates `device`, atomically: either
+   * both happen or neither. Returns false (and changes nothing) when the token is unknown, already
+   * used, or expired at `device.enrolledAt`; two concurrent enrolments with one token cannot both
+   * succeed.
+   */
+  enrollDevice(tokenHash: string, device: NewDevice): Promise<boolean>;
+
+  /** The SHA-256 hex of the device's credential, or null for an unknown device. */
+  deviceCredentialHash(deviceId: string): Promise<string | null>;
+
+  /**
+   * Stores the device's latest status and when it was seen. Returns the device's chain head (what
+   * the server has acknowledged), or null for an unknown device.
+   */
+  recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string): Promise<ChainHead | null>;
+
+  /**
+   * Appends a batch of journal entries to the device's chain in one transaction, applying the
+   * rules of `planBatch` (server/chain.ts): exact replays are skipped, new entries must continue the
+   * chain. When an entry breaks the chain, the valid entries before it ARE kept and acknowledged,
+   * and the break is recorded as a tamper record (deduplicated by device, kind and seq; at most
+   * `MAX_TAMPER_RECORDS_PER_DEVICE` per device).
+   */
+  appendEvents(deviceId: string, entries: readonly JournalEntry[], receivedAt: string): Promise<AppendOutcome>;
+
+  /** Every enrolled device, oldest enrolment first. */
+  listDevices(): Promise<DeviceSummary[]>;
+
+  /** The device's acknowledged chain head, or null for an unknown device. */
+  chainHead(deviceId: string): Promise<ChainHead | null>;
+
+  /** Up to `limit` stored entries with seq > `afterSeq`, in seq order. */
+  eventsAfter(deviceId: string, afterSeq: number, limit: number): Promise<JournalEntry[]>;
+
+  /** How many entries are stored for the device (0 for an unknown device). */
+  countEvents(deviceId: string): Promise<number>;
+
+  /** The device's tamper records, in the order they were detected. */
+  tamperRecords(deviceId: string): Promise<TamperRecord[]>;
+
+  /** Releases the database. Idempotent; no other method may be called afterwards. */
+  close(): Promise<void>;
+}
+
+/** The last entry the server holds for a device: `{ seq: 0, hash: GENESIS_HASH }` before any. */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export interface EnrollmentTokenRecord {
+  /** SHA-256 hex of the token. */
+  readonly tokenHash: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+export interface NewDevice {
+  /** `dev_` + 32 hex digits, random. */
+  readonly id: string;
+  readonly hostname: string;
+  readonly os: string;
+  readonly arch: string;
+  readonly hardwareId: string;
+  readonly agentVersion: string;
+  /** SHA-256 hex of the device credential. */
+  readonly credentialHash: string;
+  readonly enrolledAt: string;
+}
+
+/** How an uploaded batch broke the chain. */
+export const TAMPER_KINDS = ['fork', 'gap', 'bad-prev', 'bad-hash'] as const;
+export type TamperKind = (typeof TAMPER_KINDS)[number];
+
+export function isTamperKind(value: string): value is TamperKind {
+  return (TAMPER_KINDS as readonly string[]).includes(value);
+}
+
+/** A chain break detected at upload time, as stored. */
+export interface TamperRecord {
+  readonly kind: TamperKind;
+  /** The seq of the offending entry. */
+  readonly seq: number;
+  readonly detail: Readonly<Record<string, string | number>>;
+  readonly detectedAt: string;
+}
+
+/** Why the chain refused an entry of a batch. */
+export interface ChainRejection {
+  readonly kind: TamperKind;
+  readonly seq: number;
+  readonly message: string;
+  readonly detail: Readonly<Record<string, string | number>>;
+}
+
+/** What became of an uploaded batch. `head` is the chain head after the transaction committed. */
+export type AppendOutcome =
+  | { readonly status: 'accepted'; readonly head: ChainHead; readonly accepted: number }
+  | { readonly status: 'rejected'; readonly head: ChainHead; readonly accepted: number; readonly rejection: ChainRejection }
+  | { readonly status: 'unknown-device' };
+
+/**
+ * Tamper records kept per device. Records are already unique per (device, kind, seq), so an agent
+ * that loops on one bad batch adds one row; this cap also bounds a device that sends a different
+ * bad seq every time (a stolen credential in a loop) from filling the disk.
+ */
+export const MAX_TAMPER_RECORDS_PER_DEVICE = 1000;
