@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EventDataSchema, isKnownEventType } from '../shared/journal.js';
 import { LocalStatusSchema } from '../shared/ipc.js';
+import { parseUntrustedJson } from '../shared/safe-json.js';
 import { AgentNotRunning, callAgent } from './ipc/ipc-client.js';
 import { Journal } from './journal/journal.js';
 import { scanJournal } from './journal/journal-scan.js';
@@ -97,9 +98,9 @@ async function run(argv: string[]): Promise<number> {
   }
   out(`sekimori-agent ${AGENT_VERSION} running; state in ${stateDir(values)}`);
   await new Promise<void>((resolve) => {
+    // The handlers stay installed and `stop` is idempotent: a second signal (Ctrl+C reaches every
+    // process of the terminal, then `npm start` sends SIGTERM too) must not cut a clean stop short.
     const shutdown = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', shutdown);
-      process.off('SIGTERM', shutdown);
       agent.stop(signal).then(resolve, (error: unknown) => {
         logger.error('shutdown failed', { error: String(error) });
         resolve();
@@ -191,11 +192,9 @@ async function journalAppend(argv: string[]): Promise<number> {
   if (!isKnownEventType(type)) throw new UsageError(`unknown event type: ${type}`);
   let raw: unknown = {};
   if (typeof values.data === 'string') {
-    try {
-      raw = JSON.parse(values.data);
-    } catch {
-      throw new UsageError('--data is not valid JSON');
-    }
+    const json = parseUntrustedJson(values.data);
+    if (!json.ok) throw new UsageError(`--data: ${json.error.message}`);
+    raw = json.value;
   }
   const data = EventDataSchema.safeParse(raw);
   if (!data.success) throw new UsageError(`--data must be a JSON object: ${data.error.issues[0]?.message ?? ''}`);

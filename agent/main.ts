@@ -126,7 +126,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
  * while no agent runs. Another agent holding it for longer is an error, not something to wait out.
  */
 async function acquireStateLock(file: string): Promise<StateLock> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 3_000;
   for (;;) {
     const attempt = await StateLock.acquire(file);
     if (attempt.ok) return attempt.lock;

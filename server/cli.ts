@@ -11,11 +11,9 @@ const io: CliIo = {
   },
   untilStopSignal: () =>
     new Promise((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve(signal);
-      };
+      // The handlers stay installed: a second signal (Ctrl+C reaches every process of the
+      // terminal, then a launcher sends SIGTERM too) must not kill a clean shutdown half-way.
+      const stop = (signal: NodeJS.Signals): void => resolve(signal);
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     }),

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from 'winston';
+import { parseUntrustedJson } from '../../shared/safe-json.js';
 import { IpcRequestSchema, MAX_IPC_LINE_BYTES, type IpcRequest, type IpcResponse } from '../../shared/ipc.js';
 
 /** Handles one validated request; throwing `IpcRefusal` answers with that code, anything else with `internal`. */
@@ -70,13 +71,12 @@ export class IpcServer {
 
   private async handleLine(socket: net.Socket, line: string): Promise<void> {
     if (line.trim() === '') return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(line);
-    } catch {
-      this.send(socket, { id: null, ok: false, error: { code: 'invalid-json', message: 'request is not JSON' } });
+    const json = parseUntrustedJson(line);
+    if (!json.ok) {
+      this.send(socket, { id: null, ok: false, error: { code: json.error.code, message: `request refused: ${json.error.message}` } });
       return;
     }
+    const raw = json.value;
     const parsed = IpcRequestSchema.safeParse(raw);
     if (!parsed.success) {
       const id = typeof raw === 'object' && raw !== null && Number.isSafeInteger((raw as { id?: unknown }).id) ? ((raw as { id: number }).id) : null;

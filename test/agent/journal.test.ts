@@ -49,6 +49,18 @@ describe('journal', () => {
     expect((await scanJournal(file)).count).toBe(50);
   });
 
+  it('writes an append made the moment the previous write settles (regression: group commit stalled forever)', async () => {
+    const file = path.join(await tempDir(), 'journal.jsonl');
+    const { journal } = await Journal.open(file);
+    // Each append is issued from the continuation of the previous one, while the flush that
+    // resolved it is still winding down: the case that once found "a flush running" and waited.
+    for (let i = 0; i < 20; i += 1) await journal.append('operator.marker', { i });
+    const settled = await Promise.race([journal.append('operator.marker', { last: true }).then(() => 'written'), new Promise((resolve) => setTimeout(() => resolve('stalled'), 5000))]);
+    expect(settled).toBe('written');
+    await journal.close();
+    expect((await scanJournal(file)).count).toBe(21);
+  });
+
   it('continues the chain after a restart', async () => {
     const file = await journalWith(3);
     const { journal } = await Journal.open(file);
@@ -140,6 +152,14 @@ describe('journal', () => {
     const scan = await scanJournal(file);
     expect(scan.tornTail).toBeNull();
     expect(scan.firstBreak).toMatchObject({ seq: 3, reason: 'unparseable' });
+  });
+
+  it('refuses prototype-poisoning keys in event data, so it never journals what the server must refuse', async () => {
+    const file = path.join(await tempDir(), 'journal.jsonl');
+    const { journal } = await Journal.open(file);
+    await expect(journal.append('operator.marker', JSON.parse('{"__proto__":{"x":1}}'))).rejects.toThrow(/refused key/);
+    await expect(journal.append('operator.marker', { constructor: { prototype: {} } })).rejects.toThrow(/refused key/);
+    await journal.close();
   });
 
   it('refuses invalid event types and data without writing anything', async () => {

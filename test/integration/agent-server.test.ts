@@ -89,6 +89,11 @@ describe('agent → server delivery (real processes on 127.0.0.1)', { timeout: 1
     expect(outage).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     // What the server holds is byte-for-byte what the agent journaled.
     expect(held).toEqual(await journalEntries(stateDir));
+    // The agent told the server honestly that it cannot control devices here.
+    const adminToken = (await fs.readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+    const devices = await fetch(`${restarted.url}/api/v1/admin/devices`, { headers: { authorization: `Bearer ${adminToken}` } });
+    const [device] = ((await devices.json()) as { devices: { deviceId: string; enforcement: string | null }[] }).devices;
+    expect(device).toMatchObject({ deviceId: delivered.deviceId, enforcement: 'unenforced' });
 
     await agent.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
