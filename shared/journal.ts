@@ -111,8 +111,14 @@ export function encodeEventData(data: unknown): { ok: true; json: string } | { o
  */
 function encodeFields(dataJson: string, hash: string | null, e: { prev: string; seq: number; time: string; type: string; tz: string }): string {
   const hashMember = hash === null ? '' : `,"hash":"${hash}"`;
-  return `{"data":${dataJson}${hashMember},"prev":"${e.prev}","seq":${e.seq},"time":${JSON.stringify(e.time)},"type":${JSON.stringify(e.type)},"tz":${JSON.stringify(e.tz)}}`;
+  return `{"data":${dataJson}${hashMember},"prev":"${e.prev}","seq":${e.seq},"time":${jsonString(e.time)},"type":${jsonString(e.type)},"tz":${jsonString(e.tz)}}`;
 }
+
+/** JSON string literal; skips JSON.stringify for the plain ASCII that time, type and tz always are. */
+function jsonString(text: string): string {
+  return PLAIN_ASCII.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+const PLAIN_ASCII = /^[A-Za-z0-9.:+-]*$/;
 
 /** `canonicalJson(entry without hash)`: the text an entry's hash is computed over. */
 export function encodeUnhashed(entry: UnhashedEntry): string {
@@ -142,7 +148,7 @@ export function chainEntry(
   if (!data.ok) throw new TypeError(`bad event data: ${data.message}`);
   const fields = { prev: head.hash, seq: head.seq + 1, time: event.time, type: event.type, tz: event.tz };
   const hash = sha256Hex(encodeFields(data.json, null, fields));
-  const entry = { ...fields, data: event.data as JournalEntry['data'], hash };
+  const entry: JournalEntry = { seq: fields.seq, time: fields.time, tz: fields.tz, type: fields.type, data: event.data as JournalEntry['data'], prev: fields.prev, hash };
   return { entry, line: encodeFields(data.json, hash, fields) };
 }
 

@@ -104,9 +104,10 @@ export class Journal {
     if (this.failure) return Promise.reject(new Error(`journal unusable after a failed write: ${this.failure.message}`));
     if (type.length > 64 || !EVENT_TYPE_PATTERN.test(type)) return Promise.reject(new TypeError(`bad event type: ${type.slice(0, 80)}`));
     const now = this.now();
+    const time = now.toISOString();
     let built: { entry: JournalEntry; line: string };
     try {
-      built = chainEntry(this.head, { time: now.toISOString(), tz: formatUtcOffset(-now.getTimezoneOffset()), type, data }, sha256Hex);
+      built = chainEntry(this.head, { time, tz: this.utcOffset(now), type, data }, sha256Hex);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
     }
@@ -120,6 +121,15 @@ export class Journal {
       this.pending.push({ line, entry, resolve, reject });
       this.scheduleFlush();
     });
+  }
+
+  private offsetCache = { minute: Number.NaN, text: '' };
+
+  /** The UTC offset the user's clock shows (`+09:00`), looked up once a minute: it is costly and changes at most hourly (DST). */
+  private utcOffset(now: Date): string {
+    const minute = Math.floor(now.getTime() / 60_000);
+    if (minute !== this.offsetCache.minute) this.offsetCache = { minute, text: formatUtcOffset(-now.getTimezoneOffset()) };
+    return this.offsetCache.text;
   }
 
   private scheduleFlush(): void {
