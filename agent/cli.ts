@@ -10,6 +10,7 @@ import { scanJournal } from './journal/journal-scan.js';
 import { createLogger } from './logger.js';
 import { StateDirBusy, journalOpenFindings, startAgent } from './main.js';
 import { readHostFacts } from './platform/host-facts.js';
+import { rulesCommand } from './rules-cli.js';
 import { enrollDevice } from './reporter/enrollment.js';
 import { CredentialsSchema, ReporterStateSchema, StatePaths, defaultStateDir, ipcEndpoint, readJsonFile } from './state.js';
 import { StateLock } from './state-lock.js';
@@ -26,10 +27,12 @@ const USAGE = `Usage: sekimori-agent <command> [options]
 Commands:
   run             run the agent service (enrols on first run)
                   --state DIR --server URL --enroll-token TOKEN
+                  [--sysfs-root DIR]  (a sysfs tree other than /sys: VMs and tests)
   status          print the agent's state            --state DIR [--json]
   enroll          enrol once and exit                --state DIR --server URL --token TOKEN
   journal append  append one event to the journal    --state DIR --type TYPE --data JSON
   verify-journal  verify the journal's hash chain    --state DIR
+  rules check|eval  check USB rules / decide devices  (rules --help)
   help            this text (also: <command> --help)
 
 --state defaults to ${defaultStateDir(process.platform, process.env)} on this platform.
@@ -77,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       return journalAppend(rest.slice(1));
     case 'verify-journal':
       return verifyJournal(rest);
+    case 'rules':
+      return rulesCommand(rest);
     case '--version':
       out(AGENT_VERSION);
       return 0;
@@ -86,12 +91,19 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const values = parse(argv, { ...stateOption, server: { type: 'string' }, 'enroll-token': { type: 'string' } });
-  if (values.help) return help('run --state DIR --server URL --enroll-token TOKEN');
+  const values = parse(argv, { ...stateOption, server: { type: 'string' }, 'enroll-token': { type: 'string' }, 'sysfs-root': { type: 'string' } });
+  if (values.help) return help('run --state DIR --server URL --enroll-token TOKEN [--sysfs-root DIR]');
   const logger = createLogger();
   let agent;
   try {
-    agent = await startAgent({ stateDir: stateDir(values), serverUrl: text(values, 'server'), enrollToken: text(values, 'enroll-token'), logger, say: out });
+    agent = await startAgent({
+      stateDir: stateDir(values),
+      serverUrl: text(values, 'server'),
+      enrollToken: text(values, 'enroll-token'),
+      sysfsRoot: text(values, 'sysfs-root') ?? undefined,
+      logger,
+      say: out,
+    });
   } catch (error) {
     if (error instanceof StateDirBusy) throw new Failure(error.message);
     throw error;

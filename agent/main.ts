@@ -9,7 +9,13 @@ import { Journal, type JournalOpenReport } from './journal/journal.js';
 import { describeEnforcement, probeEnforcement } from './platform/enforcement.js';
 import { readHostFacts } from './platform/host-facts.js';
 import { Reporter } from './reporter/reporter.js';
-import { AgentConfigSchema, StatePaths, ipcEndpoint, readJsonFile } from './state.js';
+import { AgentConfigSchema, StatePaths, ipcEndpoint, readJsonFile, writeJsonFileAtomic } from './state.js';
+import { PolicySource } from './policy-source.js';
+import { FAIL_CLOSED_TIER } from './policy/profiles.js';
+import { TrustedClock, TrustedClockStateSchema, systemClockSources } from './policy/trusted-clock.js';
+import { DeviceControl } from './usb/device-control.js';
+import { countSerials, decideUsb } from './usb/policy-engine.js';
+import { usbAdapters } from './usb/usb-platform.js';
 import { StateLock } from './state-lock.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -20,6 +26,7 @@ export interface AgentRunOptions {
   readonly logger: Logger;
   /** Where the one-line human messages go (stdout for the CLI). */
   readonly say: (line: string) => void;
+  /** Root of sysfs (`/sys`); a fake tree in tests and VMs. */
   readonly sysfsRoot?: string;
 }
 
@@ -48,22 +55,53 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   await journalOpenFindings(journal, report);
 
   const config = await readJsonFile(paths.config, AgentConfigSchema);
-  const enforcement: Enforcement = await probeEnforcement({
+  const sysfsRoot = options.sysfsRoot ?? '/sys';
+  const usb = usbAdapters(platform, sysfsRoot, options.logger);
+  const tier = config?.tier ?? FAIL_CLOSED_TIER;
+  const policies = new PolicySource(paths.policy, tier, journal, options.logger.child({ subsystem: 'policy' }));
+  await policies.refresh();
+  const probed: Enforcement = await probeEnforcement({
     platform,
     uid: typeof process.getuid === 'function' ? process.getuid() : null,
-    sysfsRoot: options.sysfsRoot ?? '/sys',
-    enforcerAvailable: false,
+    sysfsRoot,
+    enforcerAvailable: usb !== null,
   });
-  options.say(`sekimori-agent: ${describeEnforcement(enforcement)}`);
-  await journal.append('agent.started', { version: AGENT_VERSION, pid: process.pid, platform, enforcement });
+  const enforcement = (): Enforcement => (probed.state === 'enforced' && policies.current.policy.mode === 'audit' ? { state: 'audit' } : probed);
+  options.say(`sekimori-agent: ${describeEnforcement(probed)}`);
+  await journal.append('agent.started', { version: AGENT_VERSION, pid: process.pid, platform, tier, enforcement: probed });
+  await policies.announce();
 
+  const clock = new TrustedClock(systemClockSources, await readJsonFile(paths.clock, TrustedClockStateSchema).catch(() => null));
   const status = (): AgentStatus => ({
     agentVersion: AGENT_VERSION,
-    enforcement,
+    enforcement: enforcement(),
     lockState: 'unknown',
-    policyVersion: null,
+    policyVersion: policies.origin === 'file' ? policies.current.policy.version : null,
     journal: { length: journal.durableHead.seq, headHash: journal.durableHead.hash },
   });
+
+  // Device control runs only where this agent can really enforce; elsewhere it says so (above).
+  let deviceControl: DeviceControl | null = null;
+  if (usb !== null && probed.state === 'enforced') {
+    deviceControl = new DeviceControl({
+      ...usb,
+      journal,
+      logger: options.logger.child({ subsystem: 'usb' }),
+      reconcileMs: config?.usb?.reconcileMs ?? 3000,
+      decide: (device, present) => {
+        const decision = decideUsb({ device: device.identity, policy: policies.current, now: clock.now(), presentSerials: countSerials(present.map((item) => item.identity)) });
+        return { target: decision.target, rule: { ...decision.rule }, audit: decision.audit, flags: decision.flags };
+      },
+    });
+    await deviceControl.start();
+  }
+  // A new policy re-decides every present device; the trusted clock is kept for the next start.
+  const policyTimer = setInterval(() => {
+    void (async () => {
+      if ((await policies.refresh()) && deviceControl) await deviceControl.policyChanged();
+      await writeJsonFileAtomic(paths.clock, clock.state());
+    })().catch((error: unknown) => options.logger.error('policy refresh failed', { error: String(error) }));
+  }, config?.usb?.reconcileMs ?? 3000);
 
   const reporterConfig = config?.reporter ?? {};
   const reporter = new Reporter({
@@ -78,6 +116,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     retryBaseMs: reporterConfig.retryBaseMs ?? 1000,
     retryMaxMs: reporterConfig.retryMaxMs ?? 5 * 60_000,
     uploadDelayMs: reporterConfig.uploadDelayMs ?? 250,
+    onServerTime: (serverTimeMs) => clock.sync(serverTimeMs),
   });
   await reporter.start();
 
@@ -110,7 +149,9 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   return {
     stop(reason: string): Promise<void> {
       stopping ??= (async () => {
+        clearInterval(policyTimer);
         await ipc.close();
+        await deviceControl?.dispose();
         await reporter.dispose();
         await journal.append('agent.stopped', { reason });
         await journal.close();

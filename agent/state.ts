@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DeviceIdSchema } from '../shared/api.js';
 import { HashSchema, GENESIS_HASH } from '../shared/journal.js';
+import { TierSchema } from '../shared/policy.js';
 
 /**
  * The agent's state directory: root-only (0700) on an installed system. Every file the agent
@@ -16,6 +17,9 @@ export class StatePaths {
   get credentials(): string { return path.join(this.dir, 'credentials.json'); }
   get reporter(): string { return path.join(this.dir, 'reporter.json'); }
   get config(): string { return path.join(this.dir, 'config.json'); }
+  /** The policy in force when delivered as a file (root-only); absent: the tier's built-in profile. */
+  get policy(): string { return path.join(this.dir, 'policy.json'); }
+  get clock(): string { return path.join(this.dir, 'clock.json'); }
 }
 
 /** Default state directory of an installed agent on each platform. */
@@ -64,6 +68,14 @@ export const AgentConfigSchema = z.strictObject({
       retryBaseMs: z.number().int().min(10).max(600_000).optional(),
       retryMaxMs: z.number().int().min(10).max(3_600_000).optional(),
       uploadDelayMs: z.number().int().min(0).max(60_000).optional(),
+    })
+    .optional(),
+  /** The terminal's tier (三層の対策). Unknown → `mynumber`, the strictest (fail closed). */
+  tier: TierSchema.optional(),
+  usb: z
+    .strictObject({
+      /** Reconcile period: the longest a device can go undecided when no hotplug event arrives. */
+      reconcileMs: z.number().int().min(100).max(600_000).optional(),
     })
     .optional(),
 });

@@ -32,6 +32,8 @@ export interface ReporterOptions {
   /** After new events become durable, wait this long so a burst travels in one batch. */
   readonly uploadDelayMs: number;
   readonly batchSize?: number;
+  /** The server's time from each heartbeat, epoch ms, corrected by half the round trip (the trusted clock's anchor). */
+  readonly onServerTime?: (serverTimeMs: number) => void;
 }
 
 export interface ReporterSnapshot {
@@ -163,8 +165,11 @@ export class Reporter {
     const client = new ServerClient(this.serverUrl() ?? credentials.serverUrl);
     const journal = this.options.journal;
     if (!this.ackConfirmed || Date.now() >= this.nextHeartbeatAt) {
+      const sentAt = performance.now();
       const heartbeat = await client.heartbeat(credentials.credential, { status: this.options.status() });
       if (heartbeat.kind !== 'ok') return this.failed('heartbeat', heartbeat);
+      const serverTimeMs = Date.parse(heartbeat.value.serverTime);
+      if (Number.isFinite(serverTimeMs)) this.options.onServerTime?.(serverTimeMs + (performance.now() - sentAt) / 2);
       this.nextHeartbeatAt = Date.now() + this.options.heartbeatMs;
       const { ackSeq, ackHash } = heartbeat.value;
       await this.noteAck(ackSeq, ackHash);

@@ -64,16 +64,19 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
   it('keeps running, journaling and answering while the server is unreachable, and reports its status', async () => {
     const stateDir = await tempDir();
     const agent = await runAgent(stateDir);
+    // At start the agent journals agent.started and the policy in force.
+    const base = JSON.parse((await cli(AGENT_CLI, ['status', '--state', stateDir, '--json'])).stdout).journalLength as number;
+    expect(base).toBe(2);
     const append = await cli(AGENT_CLI, ['journal', 'append', '--state', stateDir, '--type', 'operator.marker', '--data', '{"note":"テスト"}']);
     expect(append.code).toBe(0);
-    expect(JSON.parse(append.stdout)).toMatchObject({ seq: 2 });
+    expect(JSON.parse(append.stdout)).toMatchObject({ seq: base + 1 });
     const status = await cli(AGENT_CLI, ['status', '--state', stateDir, '--json']);
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({
       running: true,
       deviceId: null,
       enrolled: false,
-      journalLength: 2,
+      journalLength: base + 1,
       ackSeq: 0,
       status: { enforcement: { state: 'unenforced' } },
     });
@@ -88,7 +91,7 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
     const lines = (await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8')).trim().split('\n');
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'agent.stopped', data: { reason: 'SIGTERM' } });
     const offline = await cli(AGENT_CLI, ['status', '--state', stateDir, '--json']);
-    expect(JSON.parse(offline.stdout)).toMatchObject({ running: false, journalLength: 3, enrolled: false });
+    expect(JSON.parse(offline.stdout)).toMatchObject({ running: false, journalLength: base + 2, enrolled: false });
   });
 
   it('answers broken IPC messages with an error and never crashes on them', async () => {
@@ -96,6 +99,8 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
     const agent = await runAgent(stateDir);
     const socket = path.join(stateDir, 'agent.sock');
     expect((await fs.stat(socket)).mode & 0o777).toBe(0o600);
+    const before = await callAgent(socket, { id: 0, method: 'status.get' });
+    const base = (before as unknown as { result: { journalLength: number } }).result.journalLength;
 
     const answers = await rawExchange(
       socket,
@@ -117,7 +122,7 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
     expect(parsed[1].error.code).toBe('bad-request');
     expect(parsed[4].error.code).toBe('forbidden-key');
     expect(parsed[5].error.code).toBe('unknown-type');
-    expect(parsed[7]).toMatchObject({ id: 6, ok: true, result: { journalLength: 1 } });
+    expect(parsed[7]).toMatchObject({ id: 6, ok: true, result: { journalLength: base } });
 
     // A line far over the limit is refused and the connection closed; the agent lives on.
     const huge = await rawExchange(socket, Buffer.alloc(200 * 1024, 0x61), 1);
@@ -127,7 +132,7 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
     expect(agent.alive).toBe(true);
     // Nothing those messages carried reached the journal.
     const journal = await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8');
-    expect(journal.trim().split('\n')).toHaveLength(1);
+    expect(journal.trim().split('\n')).toHaveLength(base);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

@@ -1,0 +1,208 @@
+import { z } from 'zod';
+import { err, ok, type Result } from './result.js';
+import { MAX_RULE_LENGTH, parseMatcher, parseRule, type Matcher, type Rule, type RuleError, type RuleResult } from './usb-rules/index.js';
+
+/**
+ * The endpoint policy (DESIGN.md §5): one JSON document, signed by the server, validated here.
+ * Every object is `.strict()`: an unknown field is an error, not ignored, so a typo in a policy
+ * never silently weakens it. `lock`, `network` and `report` hold the fields the design sketches;
+ * the issues that implement them may extend them (a new policy `version` per change).
+ */
+
+/** The three tiers of the seed policy §6(3) (三層の対策), strictest first. */
+export const TIERS = ['mynumber', 'lgwan', 'internet'] as const;
+export type Tier = (typeof TIERS)[number];
+export const TierSchema = z.enum(TIERS);
+
+/** How each tier is called in the UI and in reports. Japanese is the default. */
+export const TIER_LABELS: Readonly<Record<Tier, { readonly ja: string; readonly en: string }>> = {
+  mynumber: { ja: 'マイナンバー利用事務系', en: 'My Number tier' },
+  lgwan: { ja: 'LGWAN接続系', en: 'LGWAN tier' },
+  internet: { ja: 'インターネット接続系', en: 'Internet tier' },
+};
+
+/** `enforce`: decisions are applied. `audit`: decided and journaled, nothing enforced (roll-out). */
+export const PolicyModeSchema = z.enum(['enforce', 'audit']);
+export type PolicyMode = z.infer<typeof PolicyModeSchema>;
+
+/** Most rules / match rules / exceptions one policy may carry: bounds the work a policy can cause. */
+export const MAX_POLICY_RULES = 10_000;
+export const MAX_POLICY_EXCEPTIONS = 10_000;
+
+/** ISO 8601 date-time that names its offset (`Z` or `+09:00`): a local time without one is ambiguous. */
+const isoInstant = z.iso.datetime({ offset: true });
+const ruleText = z.string().max(MAX_RULE_LENGTH);
+const id = z.string().min(1).max(200);
+
+export const UsbPolicySchema = z.strictObject({
+  /** USBGuard rules, one per element, evaluated in order, first match wins. */
+  rules: z.array(ruleText).max(MAX_POLICY_RULES),
+  /** Match rules (rules without a target): an `allow` for a device one of them matches becomes read-only. */
+  readOnly: z.array(ruleText).max(MAX_POLICY_RULES),
+  /** The target when no rule matches. */
+  implicit: z.enum(['allow', 'block', 'reject']),
+});
+
+/** The multi-factor lock (DESIGN.md §6); the lock issue refines it. */
+export const LockPolicySchema = z.strictObject({
+  /** Lock after this many seconds without input; 0 = never on idle. */
+  idleSeconds: z.int().min(0).max(86_400),
+  onResume: z.boolean(),
+  onSessionStart: z.boolean(),
+  factors: z.array(z.enum(['password', 'pin', 'totp', 'smartcard', 'fido2'])).min(1).max(5),
+  maxFailures: z.int().min(1).max(100),
+  /** Days the terminal may stay unlockable without reaching the server. */
+  offlineDays: z.int().min(0).max(365),
+});
+
+/** IPv4 or IPv6 CIDR, loosely shaped here; the network issue checks ranges precisely. */
+const cidr = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/, 'must be a CIDR such as 10.20.0.0/16');
+
+export const NetworkPolicySchema = z.strictObject({
+  /** Address ranges of the tier; an empty list means no range check. */
+  allowedCidrs: z.array(cidr).max(1_000),
+  onViolation: z.enum(['alert', 'block']),
+});
+
+export const ReportPolicySchema = z.strictObject({
+  heartbeatSeconds: z.int().min(10).max(86_400),
+});
+
+/** A temporary permission (一時許可) from the request → approval workflow. */
+export const PolicyExceptionSchema = z.strictObject({
+  /** The request id, journaled with every decision this exception makes. */
+  id,
+  /** A match rule naming the device, e.g. `id 0930:6545 serial "XYZ"`. */
+  device: ruleText,
+  /** When set, the exception applies only while this user is the one the agent decides for. */
+  user: id.optional(),
+  /** End of the window, with its offset. The exception applies while now < until (exclusive). */
+  until: isoInstant,
+  access: z.enum(['read-only', 'read-write']),
+});
+
+const PolicyShapeSchema = z.strictObject({
+  /** Increases with every policy the server issues; the agent refuses a lower one (no rollback). */
+  version: z.int().min(1),
+  issuedAt: isoInstant,
+  tier: TierSchema,
+  mode: PolicyModeSchema,
+  usb: UsbPolicySchema,
+  lock: LockPolicySchema,
+  network: NetworkPolicySchema,
+  report: ReportPolicySchema,
+  exceptions: z.array(PolicyExceptionSchema).max(MAX_POLICY_EXCEPTIONS),
+});
+
+/** A policy document. The rule strings are checked by `PolicySchema` too, not only shaped. */
+export type Policy = z.infer<typeof PolicyShapeSchema>;
+export type UsbPolicy = Policy['usb'];
+export type PolicyException = Policy['exceptions'][number];
+
+/**
+ * The full policy schema: shape, plus every rule and match rule parsed (a bad one is an issue at
+ * `usb.rules[i]`, `usb.readOnly[i]` or `exceptions[i].device` whose message names the rule's line —
+ * its index + 1 — and column, and whose `params` carry `{ ruleIndex, line, column, code }`), plus
+ * unique exception ids. Use `validatePolicy` to get the parsed rules as well.
+ */
+export const PolicySchema = PolicyShapeSchema.superRefine((policy, context) => {
+  for (const issue of compile(policy).issues) context.addIssue({ code: 'custom', ...issue });
+});
+
+/** An exception with its device matcher parsed and its end as epoch milliseconds. */
+export interface ParsedException {
+  readonly id: string;
+  readonly device: Matcher;
+  readonly user: string | null;
+  /** `Date.parse(until)`: the exception applies while now < untilMs. */
+  readonly untilMs: number;
+  readonly access: PolicyException['access'];
+}
+
+/**
+ * A policy checked and compiled once, for the decision engine: `rules[i]` is `policy.usb.rules[i]`
+ * parsed (one rule per element, so its line in the policy's rule list is `i + 1`).
+ */
+export interface ValidatedPolicy {
+  readonly policy: Policy;
+  readonly rules: readonly Rule[];
+  /** 1-based line of each rule in its source: `i + 1` for a policy, the file line for a rules file. */
+  readonly ruleLines: readonly number[];
+  /** The text of each rule as written, for the journal. */
+  readonly ruleTexts: readonly string[];
+  readonly readOnly: readonly Matcher[];
+  readonly exceptions: readonly ParsedException[];
+}
+
+/** One problem found in a policy, as zod reports it. */
+export interface PolicyIssue {
+  readonly path: (string | number)[];
+  readonly message: string;
+  readonly params?: { readonly ruleIndex: number; readonly line: number; readonly column: number; readonly code: string };
+}
+
+export type PolicyErrorCode = 'invalid-policy';
+
+/**
+ * Validates untrusted JSON (already `JSON.parse`d, e.g. by `parseUntrustedJson`) as a policy and
+ * parses its rules once. Fails with `invalid-policy` and a message listing every issue
+ * (`usb.rules[3]: line 4, column 7: …`); never throws. A policy with any bad rule is rejected whole.
+ */
+export function validatePolicy(json: unknown): Result<ValidatedPolicy, PolicyErrorCode> {
+  const shaped = PolicyShapeSchema.safeParse(json);
+  if (!shaped.success) return err('invalid-policy', describeIssues(shaped.error.issues));
+  const compiled = compile(shaped.data);
+  if (compiled.issues.length > 0) return err('invalid-policy', describeIssues(compiled.issues));
+  return ok(compiled.value);
+}
+
+function describeIssues(issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[]): string {
+  return issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ');
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(policy)';
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`)).join('');
+}
+
+/** Parses every rule, match rule and exception device; collects an issue per bad one. */
+function compile(policy: Policy): { value: ValidatedPolicy; issues: PolicyIssue[] } {
+  const issues: PolicyIssue[] = [];
+  const rules = parseEach(policy.usb.rules, parseRule, ['usb', 'rules'], issues);
+  const readOnly = parseEach(policy.usb.readOnly, parseMatcher, ['usb', 'readOnly'], issues);
+  const exceptions: ParsedException[] = [];
+  const seen = new Set<string>();
+  for (const [index, exception] of policy.exceptions.entries()) {
+    if (seen.has(exception.id)) issues.push({ path: ['exceptions', index, 'id'], message: `duplicate exception id "${exception.id}"` });
+    seen.add(exception.id);
+    const device = parseMatcher(exception.device);
+    if (!device.ok) {
+      issues.push(ruleIssue(['exceptions', index, 'device'], index, device.error));
+      continue;
+    }
+    exceptions.push({ id: exception.id, device: device.value, user: exception.user ?? null, untilMs: Date.parse(exception.until), access: exception.access });
+  }
+  const ruleLines = policy.usb.rules.map((_, index) => index + 1);
+  return { value: { policy, rules, ruleLines, ruleTexts: policy.usb.rules, readOnly, exceptions }, issues };
+}
+
+function parseEach<T>(texts: readonly string[], parse: (text: string) => RuleResult<T>, path: (string | number)[], issues: PolicyIssue[]): T[] {
+  const parsed: T[] = [];
+  for (const [index, text] of texts.entries()) {
+    const result = parse(text);
+    if (result.ok) parsed.push(result.value);
+    else issues.push(ruleIssue([...path, index], index, result.error));
+  }
+  return parsed;
+}
+
+/** One element is one line, so the rule's line in the list is its index + 1 (as `parseRuleSet` counts). */
+function ruleIssue(path: (string | number)[], index: number, error: RuleError): PolicyIssue {
+  const line = index + 1;
+  const detail = error.message.replace(/^line \d+, column \d+: /, '');
+  return {
+    path,
+    message: `line ${line}, column ${error.column}: ${detail} (${error.code})`,
+    params: { ruleIndex: index, line, column: error.column, code: error.code },
+  };
+}

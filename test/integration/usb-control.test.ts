@@ -1,0 +1,98 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { JournalEntry } from '../../shared/journal.js';
+import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
+import { FakeSysfs } from '../fakes/fake-sysfs.js';
+import * as devices from '../fixtures/usb-devices/devices.js';
+import { AGENT_CLI, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
+import { useTempDirs } from '../helpers/temp-dir.js';
+
+const tempDir = useTempDirs();
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await killAll();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function adminEvents(dataDir: string, url: string, deviceId: string): Promise<JournalEntry[]> {
+  const token = (await fs.readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+  const response = await fetch(`${url}/api/v1/admin/devices/${deviceId}/events?after=0&limit=1000`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await response.json()) as { events: JournalEntry[] }).events;
+}
+
+describe('USB device control in the running agent (real agent + server processes, kernel-shaped sysfs)', { timeout: 180_000 }, () => {
+  it('decides, enforces and reports every device; a new policy file re-decides present devices; a bad one is refused', async () => {
+    const sysfs = await FakeSysfs.create([{ bus: 1 }, { bus: 2, superSpeed: true }]);
+    const kernel = sysfs.runKernel(5);
+    cleanups.push(async () => {
+      await kernel.stop();
+      await sysfs.dispose();
+    });
+    const dataDir = await tempDir();
+    const stateDir = await tempDir();
+    const server = await startServer(dataDir);
+    await fs.mkdir(stateDir, { recursive: true });
+    await fs.writeFile(
+      path.join(stateDir, 'config.json'),
+      JSON.stringify({ serverUrl: server.url, enrollToken: await enrollmentToken(dataDir), tier: 'mynumber', usb: { reconcileMs: 200 }, reporter: { heartbeatSeconds: 1, retryBaseMs: 50, retryMaxMs: 400, uploadDelayMs: 20 } }),
+    );
+    // A keyboard is present before the agent starts: it must stay usable.
+    await sysfs.plug(devices.keyboard, '1-1');
+    const agent = startProcess(AGENT_CLI, ['run', '--state', stateDir, '--sysfs-root', sysfs.root]);
+    await agent.waitForOutput(/device control: enforced/);
+    await waitFor(async () => ((await sysfs.attribute('usb2', 'authorized_default')).trim() === '0' ? true : null), 20_000, 'default-deny');
+
+    await sysfs.plug(devices.usbStick, '1-2');
+    await sysfs.plug(devices.badUsb, '2-1');
+    await sysfs.plug(devices.ethernetAdapter, '1-3');
+    await waitFor(async () => (!sysfs.has('2-1') && (await sysfs.attribute('1-2', 'authorized')).trim() === '0' ? true : null), 20_000, 'the stick blocked and the BadUSB rejected');
+    expect((await sysfs.attribute('1-1', 'authorized')).trim()).toBe('1');
+    expect((await sysfs.attribute('1-3', 'authorized')).trim()).toBe('0');
+    expect(sysfs.blockDevicesOf('1-2')).toEqual([]);
+
+    const status = await waitFor(async () => {
+      const current = await agentStatus(stateDir);
+      return current.enrolled && current.ackSeq === current.journalLength ? current : null;
+    }, 30_000, 'delivery to the server');
+    const held = await adminEvents(dataDir, server.url, status.deviceId!);
+    const decision = (key: string) => held.filter((entry) => entry.data.key === key && 'decision' in entry.data).at(-1);
+    expect(decision('1-1')).toMatchObject({ type: 'device.allowed', data: { rule: { label: 'keyboard / mouse' } } });
+    expect(decision('1-2')).toMatchObject({ type: 'device.blocked', data: { decision: 'block', rule: { kind: 'rule', label: 'removable storage' }, enforced: { ok: true } } });
+    expect(decision('2-1')).toMatchObject({ type: 'device.blocked', data: { decision: 'reject', rule: { label: 'BadUSB: storage + keyboard' } } });
+    expect(decision('1-3')).toMatchObject({ type: 'device.blocked', data: { rule: { label: 'USB network adapter' } } });
+
+    // The administrator registers the stick: a new policy (version 2) arrives as a file.
+    const policy = builtInPolicyDocument('mynumber');
+    policy.version = 2;
+    policy.usb.rules.unshift(`allow id 0781:5567 serial "${devices.usbStick.expected.serial}" label "総務課 USB #7"`);
+    await fs.writeFile(path.join(stateDir, 'policy.json.tmp'), JSON.stringify(policy));
+    await fs.rename(path.join(stateDir, 'policy.json.tmp'), path.join(stateDir, 'policy.json'));
+    await waitFor(async () => ((await sysfs.attribute('1-2', 'authorized')).trim() === '1' ? true : null), 20_000, 'the registered stick to be authorised');
+
+    // A broken policy (version 3, one bad rule) is refused whole; the stick stays allowed.
+    policy.version = 3;
+    policy.usb.rules.push('allow with-interface equals { 08:*:* ');
+    await fs.writeFile(path.join(stateDir, 'policy.json.tmp'), JSON.stringify(policy));
+    await fs.rename(path.join(stateDir, 'policy.json.tmp'), path.join(stateDir, 'policy.json'));
+    const rejected = await waitFor(async () => {
+      const lines = (await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as JournalEntry);
+      return lines.find((entry) => entry.type === 'policy.rejected') ?? null;
+    }, 20_000, 'policy.rejected');
+    expect(rejected.data.reason).toMatch(/usb\.rules\[\d+\]: line \d+, column \d+/);
+    expect((await sysfs.attribute('1-2', 'authorized')).trim()).toBe('1');
+
+    await waitFor(async () => {
+      const current = await agentStatus(stateDir);
+      return current.ackSeq === current.journalLength ? true : null;
+    }, 30_000, 'delivery of the policy events');
+    const after = await adminEvents(dataDir, server.url, status.deviceId!);
+    expect(after.filter((entry) => entry.data.key === '1-2' && entry.type === 'device.allowed').at(-1)).toMatchObject({
+      data: { rule: { kind: 'rule', line: 1, label: '総務課 USB #7' } },
+    });
+    expect(after.some((entry) => entry.type === 'policy.applied' && entry.data.version === 2)).toBe(true);
+
+    await agent.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(0);
+  });
+});
