@@ -14,6 +14,7 @@ import { PolicySource } from './policy-source.js';
 import { FAIL_CLOSED_TIER } from './policy/profiles.js';
 import { TrustedClock, TrustedClockStateSchema, systemClockSources } from './policy/trusted-clock.js';
 import { DeviceControl } from './usb/device-control.js';
+import { InputAdoption } from './usb/input-adoption.js';
 import { countSerials, decideUsb } from './usb/policy-engine.js';
 import { usbAdapters } from './usb/usb-platform.js';
 import { StateLock } from './state-lock.js';
@@ -56,17 +57,19 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
 
   const config = await readJsonFile(paths.config, AgentConfigSchema);
   const sysfsRoot = options.sysfsRoot ?? '/sys';
-  const usb = usbAdapters(platform, sysfsRoot, options.logger);
+  let deviceControl: DeviceControl | null = null;
+  const usb = usbAdapters(platform, sysfsRoot, options.logger, (key, reason) => void deviceControl?.unreadable(key, reason));
   const tier = config?.tier ?? FAIL_CLOSED_TIER;
   const policies = new PolicySource(paths.policy, tier, journal, options.logger.child({ subsystem: 'policy' }));
   await policies.refresh();
-  const probed: Enforcement = await probeEnforcement({
+  const probe = await probeEnforcement({
     platform,
     uid: typeof process.getuid === 'function' ? process.getuid() : null,
     sysfsRoot,
     enforcerAvailable: usb !== null,
   });
-  const enforcement = (): Enforcement => (probed.state === 'enforced' && policies.current.policy.mode === 'audit' ? { state: 'audit' } : probed);
+  const probed: Enforcement = probe.state === 'enforced' && usb ? { ...probe, verifiedOnRealOs: usb.enforcer.verifiedOnRealOs } : probe;
+  const enforcement = (): Enforcement => (probed.state === 'enforced' && policies.current.policy.mode === 'audit' ? { ...probed, state: 'audit' } : probed);
   options.say(`sekimori-agent: ${describeEnforcement(probed)}`);
   await journal.append('agent.started', { version: AGENT_VERSION, pid: process.pid, platform, tier, enforcement: probed });
   await policies.announce();
@@ -81,8 +84,15 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   });
 
   // Device control runs only where this agent can really enforce; elsewhere it says so (above).
-  let deviceControl: DeviceControl | null = null;
   if (usb !== null && probed.state === 'enforced') {
+    const adoption = await InputAdoption.load(paths.adoptedInputDevices);
+    if (adoption.firstRun) {
+      const adopted = await adoption.adoptFirstRun(await usb.source.list());
+      await journal.append('exception.granted', {
+        kind: 'adopted-input-devices',
+        devices: adopted.map((device) => ({ key: device.key, id: `${device.identity.vendorId}:${device.identity.productId}`, name: device.identity.name, hash: device.identity.hash })),
+      });
+    }
     deviceControl = new DeviceControl({
       ...usb,
       journal,
@@ -90,6 +100,9 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       reconcileMs: config?.usb?.reconcileMs ?? 3000,
       decide: (device, present) => {
         const decision = decideUsb({ device: device.identity, policy: policies.current, now: clock.now(), presentSerials: countSerials(present.map((item) => item.identity)) });
+        if (decision.target === 'block' && adoption.isAdopted(device)) {
+          return { target: 'allow', rule: { kind: 'adopted-input-device', blockedBy: { ...decision.rule } }, audit: decision.audit, flags: decision.flags };
+        }
         return { target: decision.target, rule: { ...decision.rule }, audit: decision.audit, flags: decision.flags };
       },
     });

@@ -20,6 +20,7 @@ export class StatePaths {
   /** The policy in force when delivered as a file (root-only); absent: the tier's built-in profile. */
   get policy(): string { return path.join(this.dir, 'policy.json'); }
   get clock(): string { return path.join(this.dir, 'clock.json'); }
+  get adoptedInputDevices(): string { return path.join(this.dir, 'adopted-input-devices.json'); }
 }
 
 /** Default state directory of an installed agent on each platform. */

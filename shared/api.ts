@@ -54,6 +54,8 @@ export const EnforcementSchema = z.strictObject({
   state: z.enum(['enforced', 'audit', 'unenforced']),
   /** Why, in a stable code: `not-root`, `no-usb-bus`, `unsupported-platform`, … */
   reason: z.string().max(100).optional(),
+  /** False while this platform's enforcer has only been tested at its OS boundary, not on a real OS. */
+  verifiedOnRealOs: z.boolean().optional(),
 });
 export type Enforcement = z.infer<typeof EnforcementSchema>;
 

@@ -36,7 +36,9 @@ async function hasUsbBus(sysfsRoot: string): Promise<boolean> {
 
 /** One line for a person starting the agent, saying what the state means. */
 export function describeEnforcement(enforcement: Enforcement): string {
-  if (enforcement.state === 'enforced') return 'device control: enforced';
+  if (enforcement.state === 'enforced') {
+    return enforcement.verifiedOnRealOs === false ? 'device control: enforced (this platform\'s enforcer is not yet verified on a real OS)' : 'device control: enforced';
+  }
   const reasons: Record<string, string> = {
     'not-root': 'running as an ordinary user, so it cannot control devices',
     'no-usb-bus': 'this machine has no USB bus to control',

@@ -82,6 +82,35 @@ export class DeviceControl {
     return this.enqueue(() => this.reconcilePass());
   }
 
+  /**
+   * A device that is present but cannot be read (descriptors that do not parse, EACCES): it is
+   * blocked by key and journaled, never left as it was (USBGuard rejects such devices).
+   */
+  unreadable(key: string, reason: string): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.applied.get(key)?.fingerprint === 'unreadable') return;
+      const stub: ObservedUsbDevice = {
+        key,
+        identity: { vendorId: '0000', productId: '0000', serial: '', name: '', hash: '', parentHash: '', viaPort: key, connectType: '', interfaces: [] },
+        manufacturer: '',
+        isHub: false,
+        authorized: null,
+        blockDevices: [],
+      };
+      const outcome = await this.options.enforcer.apply(stub, 'block');
+      this.applied.set(key, { fingerprint: 'unreadable', target: 'block', enforced: 'block', ok: outcome.ok });
+      await this.options.journal.append('device.blocked', {
+        key,
+        decision: 'block',
+        rule: { kind: 'unreadable', reason: reason.slice(0, 500) },
+        audit: false,
+        flags: ['unreadable'],
+        enforced: { target: 'block', ok: outcome.ok, actions: [...outcome.actions], error: outcome.error ?? null },
+        via: 'reconcile',
+      });
+    });
+  }
+
   /** Handles an attach as an event would (the benchmark's and tests' event source). */
   attached(key: string): Promise<void> {
     return this.enqueue(() => this.handle(key));

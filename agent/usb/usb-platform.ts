@@ -18,12 +18,20 @@ export interface UsbAdapters {
  * its command/registry boundary (`usb-enforcer.win32.ts`) but no device source yet, so it is null
  * there too until one lands.
  */
-export function usbAdapters(platform: NodeJS.Platform, sysfsRoot: string, logger: Logger): UsbAdapters | null {
+export function usbAdapters(
+  platform: NodeJS.Platform,
+  sysfsRoot: string,
+  logger: Logger,
+  onUnreadable: (key: string, reason: string) => void,
+): UsbAdapters | null {
   switch (platform) {
     case 'linux': {
       const source = new LinuxUsbDeviceSource({
         sysfsRoot,
-        onSkip: (skipped) => logger.warn('unreadable USB device skipped (it stays unauthorised)', { skipped }),
+        onSkip: (skipped) => {
+          logger.warn('unreadable USB device; blocking it', { skipped });
+          onUnreadable(skipped.key, skipped.reason);
+        },
       });
       return { source, enforcer: new LinuxUsbEnforcer({ sysfsRoot, commands: new NodeCommandRunner() }), events: new NodeUsbEvents(logger) };
     }

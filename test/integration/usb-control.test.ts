@@ -5,7 +5,7 @@ import type { JournalEntry } from '../../shared/journal.js';
 import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
 import { FakeSysfs } from '../fakes/fake-sysfs.js';
 import * as devices from '../fixtures/usb-devices/devices.js';
-import { AGENT_CLI, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
+import { AGENT_CLI, agentStatus, cli, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -55,6 +55,8 @@ describe('USB device control in the running agent (real agent + server processes
       const current = await agentStatus(stateDir);
       return current.enrolled && current.ackSeq === current.journalLength ? current : null;
     }, 30_000, 'delivery to the server');
+    const local = JSON.parse((await cli(AGENT_CLI, ['status', '--state', stateDir, '--json'])).stdout);
+    expect(local.status.enforcement).toEqual({ state: 'enforced', verifiedOnRealOs: false });
     const held = await adminEvents(dataDir, server.url, status.deviceId!);
     const decision = (key: string) => held.filter((entry) => entry.data.key === key && 'decision' in entry.data).at(-1);
     expect(decision('1-1')).toMatchObject({ type: 'device.allowed', data: { rule: { label: 'keyboard / mouse' } } });
@@ -94,5 +96,45 @@ describe('USB device control in the running agent (real agent + server processes
 
     await agent.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
+  });
+
+  it('adopts the keyboard present at first run under a policy that forgets HID, and blocks an unreadable device', async () => {
+    const sysfs = await FakeSysfs.create([{ bus: 1 }]);
+    const kernel = sysfs.runKernel(5);
+    cleanups.push(async () => {
+      await kernel.stop();
+      await sysfs.dispose();
+    });
+    const stateDir = await tempDir();
+    await fs.writeFile(path.join(stateDir, 'config.json'), JSON.stringify({ tier: 'mynumber', usb: { reconcileMs: 200 } }));
+    // An administrator's policy that allows nothing but one stick: HID is not allowed.
+    const policy = builtInPolicyDocument('mynumber');
+    policy.version = 5;
+    policy.usb.rules = ['allow id 0951:1727 label "registered"'];
+    await fs.writeFile(path.join(stateDir, 'policy.json'), JSON.stringify(policy));
+    await sysfs.plug(devices.keyboard, '1-1');
+    // A device already authorised (kernel default) whose descriptors do not parse.
+    await sysfs.plug(devices.mouse, '1-2');
+    await fs.writeFile(path.join(sysfs.deviceDir('1-2'), 'descriptors'), Buffer.from([0x12, 0x01, 0x00]));
+
+    const agent = startProcess(AGENT_CLI, ['run', '--state', stateDir, '--sysfs-root', sysfs.root]);
+    await agent.waitForOutput(/device control: enforced/);
+    await waitFor(async () => ((await sysfs.attribute('1-2', 'authorized')).trim() === '0' ? true : null), 20_000, 'the unreadable device to be blocked');
+    expect((await sysfs.attribute('1-1', 'authorized')).trim()).toBe('1');
+
+    // An input device plugged in later is not adopted: the policy decides, and it blocks. (The same
+    // keyboard model with the same serial would have the same USBGuard hash, and count as adopted.)
+    await sysfs.plug(devices.mouse, '1-3');
+    await waitFor(async () => {
+      const lines = (await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as JournalEntry);
+      return lines.some((entry) => entry.data.key === '1-3' && entry.type === 'device.blocked') ? true : null;
+    }, 20_000, 'the later mouse decided');
+    expect((await sysfs.attribute('1-3', 'authorized')).trim()).toBe('0');
+
+    const journal = (await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as JournalEntry);
+    expect(journal.find((entry) => entry.type === 'exception.granted')).toMatchObject({ data: { kind: 'adopted-input-devices', devices: [{ key: '1-1' }] } });
+    expect(journal.filter((entry) => entry.data.key === '1-1' && entry.type === 'device.allowed').at(-1)).toMatchObject({ data: { rule: { kind: 'adopted-input-device' } } });
+    expect(journal.find((entry) => entry.data.key === '1-2' && entry.type === 'device.blocked')).toMatchObject({ data: { rule: { kind: 'unreadable' }, enforced: { ok: true } } });
+    await agent.kill('SIGTERM');
   });
 });
