@@ -9,7 +9,7 @@ import { Journal, type JournalOpenReport } from './journal/journal.js';
 import { describeEnforcement, probeEnforcement } from './platform/enforcement.js';
 import { readHostFacts } from './platform/host-facts.js';
 import { Reporter } from './reporter/reporter.js';
-import { AgentConfigSchema, StatePaths, ipcEndpoint, readJsonFile, writeJsonFileAtomic } from './state.js';
+import { AgentConfigSchema, CredentialsSchema, StatePaths, ipcEndpoint, readJsonFile, writeJsonFileAtomic } from './state.js';
 import { PolicySource } from './policy-source.js';
 import { FAIL_CLOSED_TIER } from './policy/profiles.js';
 import { TrustedClock, TrustedClockStateSchema, systemClockSources } from './policy/trusted-clock.js';
@@ -60,7 +60,9 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   let deviceControl: DeviceControl | null = null;
   const usb = usbAdapters(platform, sysfsRoot, options.logger, (key, reason) => void deviceControl?.unreadable(key, reason));
   const tier = config?.tier ?? FAIL_CLOSED_TIER;
-  const policies = new PolicySource(paths.policy, tier, journal, options.logger.child({ subsystem: 'policy' }));
+  // The installer's key wins over the one the server named at enrolment (read on each use: enrolment happens later).
+  let pinnedKey: string | null = config?.policyPublicKey ?? (await readJsonFile(paths.credentials, CredentialsSchema))?.policyPublicKey ?? null;
+  const policies = new PolicySource(paths.policy, tier, () => pinnedKey, journal, options.logger.child({ subsystem: 'policy' }));
   await policies.refresh();
   const probe = await probeEnforcement({
     platform,
@@ -79,7 +81,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     agentVersion: AGENT_VERSION,
     enforcement: enforcement(),
     lockState: 'unknown',
-    policyVersion: policies.origin === 'file' ? policies.current.policy.version : null,
+    tier,
+    policyVersion: policies.origin === 'signed' ? policies.current.policy.version : null,
     journal: { length: journal.durableHead.seq, headHash: journal.durableHead.hash },
   });
 
@@ -130,6 +133,10 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     retryMaxMs: reporterConfig.retryMaxMs ?? 5 * 60_000,
     uploadDelayMs: reporterConfig.uploadDelayMs ?? 250,
     onServerTime: (serverTimeMs) => clock.sync(serverTimeMs),
+    onPolicy: async (signed) => {
+      pinnedKey ??= (await readJsonFile(paths.credentials, CredentialsSchema))?.policyPublicKey ?? null;
+      if ((await policies.offer(signed)) && deviceControl) await deviceControl.policyChanged();
+    },
   });
   await reporter.start();
 

@@ -1,27 +1,38 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Logger } from 'winston';
+import { SignedPolicySchema, type SignedPolicy } from '../shared/api.js';
 import { validatePolicy, type Tier, type ValidatedPolicy } from '../shared/policy.js';
 import { parseUntrustedJson } from '../shared/safe-json.js';
 import type { Journal } from './journal/journal.js';
+import { writeJsonFileAtomic } from './state.js';
 import { builtInPolicy } from './policy/profiles.js';
 
-export type PolicyOrigin = 'built-in' | 'file';
+/** `signed`: a policy signed by the pinned server key (from the server, or restored from the state dir). */
+export type PolicyOrigin = 'built-in' | 'signed';
 
 /**
  * The policy in force (DESIGN.md §5). Until a valid policy arrives the built-in profile of the
- * terminal's tier applies (the strictest, `mynumber`, when the tier is unknown: fail closed). A new
- * policy is refused — and the last good one kept, journaled `policy.rejected` — when it does not
- * validate (any bad rule rejects it whole), names another tier, or is older than the one in force
- * (no rollback). Today policies arrive as a root-only file in the state directory; the server's
- * signed policies (Ed25519, pinned key) arrive through the same gate with the dashboard issue.
+ * terminal's tier applies (the strictest, `mynumber`, when the tier is unknown: fail closed).
+ *
+ * There is one gate: `policy.json` in the state directory holds a signed policy envelope
+ * (`SignedPolicy`). The reporter writes what the server sends there, and a policy restored after a
+ * restart passes the same checks. A policy is refused — the last good one kept, journaled
+ * `policy.rejected` — when it is not signed by the pinned Ed25519 key, does not validate (any bad
+ * rule rejects it whole), names another tier, or is older than the one in force (no rollback).
  */
 export class PolicySource {
   private active: { policy: ValidatedPolicy; origin: PolicyOrigin };
   private lastFileStamp = '';
 
+  /**
+   * @param publicKey the pinned policy-signing key (SPKI DER, base64), or null when none is pinned
+   *   yet (not enrolled, no installer key): then every policy file is refused.
+   */
   constructor(
     private readonly file: string,
     private readonly tier: Tier,
+    private readonly publicKey: () => string | null,
     private readonly journal: Journal,
     private readonly logger: Logger,
   ) {
@@ -58,22 +69,64 @@ export class PolicySource {
 
     const text = await fs.readFile(this.file, 'utf8').catch(() => null);
     if (text === null) return false;
-    const json = parseUntrustedJson(text);
-    if (!json.ok) return this.reject(`policy file is not valid JSON: ${json.error.message}`, null);
+    const envelope = parseUntrustedJson(text);
+    if (!envelope.ok) return this.reject(`policy file is not valid JSON: ${envelope.error.message}`, null);
+    return this.consider(envelope.value);
+  }
+
+  /**
+   * A signed policy from the server: the same checks as the file, and only an accepted policy is
+   * written to the file (a refused one never replaces the last good one on disk).
+   * Resolves true when the policy in force changed.
+   */
+  async offer(signed: SignedPolicy): Promise<boolean> {
+    const changed = await this.consider(signed);
+    if (changed) {
+      await writeJsonFileAtomic(this.file, signed);
+      const stat = await fs.stat(this.file);
+      this.lastFileStamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+    }
+    return changed;
+  }
+
+  private async consider(envelope: unknown): Promise<boolean> {
+    const signed = SignedPolicySchema.safeParse(envelope);
+    if (!signed.success) return this.reject('policy is not a signed policy envelope (unsigned policies are refused)', null);
+    const signature = this.checkSignature(signed.data);
+    if (signature !== null) return this.reject(signature, null);
+    const json = parseUntrustedJson(signed.data.payload);
+    if (!json.ok) return this.reject(`signed payload is not valid JSON: ${json.error.message}`, null);
     const validated = validatePolicy(json.value);
     if (!validated.ok) return this.reject(validated.error.message, null);
     const candidate = validated.value;
     if (candidate.policy.tier !== this.tier) {
       return this.reject(`policy is for tier ${candidate.policy.tier}, this terminal is ${this.tier}`, candidate.policy.version);
     }
-    const current = this.active.origin === 'file' ? this.active.policy.policy.version : 0;
+    const current = this.active.origin === 'signed' ? this.active.policy.policy.version : 0;
     if (candidate.policy.version <= current) {
       if (candidate.policy.version === current) return false;
       return this.reject(`policy version ${candidate.policy.version} is older than version ${current} in force (no rollback)`, candidate.policy.version);
     }
-    this.active = { policy: candidate, origin: 'file' };
+    this.active = { policy: candidate, origin: 'signed' };
     await this.journalApplied();
     return true;
+  }
+
+  /** Null when the envelope is signed by the pinned key; otherwise why not. */
+  private checkSignature(signed: SignedPolicy): string | null {
+    const pinned = this.publicKey();
+    if (pinned === null) return 'no policy-signing key is pinned (not enrolled and none in the installer config)';
+    let key: crypto.KeyObject;
+    const der = Buffer.from(pinned, 'base64');
+    try {
+      key = crypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
+    } catch {
+      return 'the pinned policy-signing key is unusable';
+    }
+    if (key.asymmetricKeyType !== 'ed25519') return 'the pinned policy-signing key is not Ed25519';
+    if (policyKeyId(der) !== signed.keyId) return `policy signed by key ${signed.keyId}, not the pinned key ${policyKeyId(der)}`;
+    const ok = crypto.verify(null, Buffer.from(signed.payload, 'utf8'), key, Buffer.from(signed.signature, 'base64'));
+    return ok ? null : 'policy signature does not verify';
   }
 
   private async reject(reason: string, version: number | null): Promise<false> {
@@ -97,4 +150,9 @@ export class PolicySource {
       exceptions: policy.exceptions.length,
     });
   }
+}
+
+/** First 16 hex digits of SHA-256 over a public key's SPKI DER: how envelopes name their key. */
+export function policyKeyId(spkiDer: Buffer): string {
+  return crypto.createHash('sha256').update(spkiDer).digest('hex').slice(0, 16);
 }

@@ -45,6 +45,8 @@ export const CredentialsSchema = z.strictObject({
   credential: z.string().min(40).max(200),
   serverUrl: z.string().url(),
   enrolledAt: z.string(),
+  /** The server's policy-signing key (SPKI DER, base64) as pinned at enrolment. */
+  policyPublicKey: z.string().min(40).max(200).optional(),
 });
 export type Credentials = z.infer<typeof CredentialsSchema>;
 
@@ -63,6 +65,11 @@ export const INITIAL_REPORTER_STATE: ReporterState = { ackSeq: 0, ackHash: GENES
 export const AgentConfigSchema = z.strictObject({
   serverUrl: z.string().url().optional(),
   enrollToken: z.string().min(16).max(200).optional(),
+  /**
+   * The server's policy-signing key (SPKI DER, base64) from the installer. When present it wins
+   * over the key the server names at enrolment: IT's package, not the network, is the root of trust.
+   */
+  policyPublicKey: z.string().min(40).max(200).optional(),
   reporter: z
     .strictObject({
       heartbeatSeconds: z.number().min(1).max(86_400).optional(),

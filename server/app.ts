@@ -5,17 +5,20 @@ import { loadOrCreateAdminToken, prepareDataDir } from './data-dir.js';
 import { apiErrorBody, toApiError } from './http/api-error.js';
 import { limitJsonDepth } from './http/json-depth.js';
 import { zodSerializerCompiler, zodValidatorCompiler } from './http/zod-schemas.js';
+import { loadOrCreatePolicyKey, type PolicySigningKey } from './policy-key.js';
+import { adminPolicyRoutes } from './routes/admin-policies.js';
 import { adminRoutes } from './routes/admin.js';
 import { enrollRoutes } from './routes/enroll.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { heartbeatRoutes } from './routes/heartbeat.js';
+import { policyRoutes } from './routes/policy.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 import { serverVersion } from './version.js';
 
 export interface ServerOptions {
-  /** Holds `sekimori.db` and `admin-token`; created with mode 0700 when missing. */
+  /** Holds `sekimori.db`, `admin-token` and `policy-signing-key.pem`; created with mode 0700 when missing. */
   readonly dataDir: string;
   /**
    * Request and error logging. Absent or false: none (tests). True: fastify's own JSON logger on
@@ -33,6 +36,8 @@ export interface SekimoriServer {
   readonly store: Store;
   /** Where the admin API's bearer token is kept. */
   readonly adminTokenFile: string;
+  /** The policy-signing key's id and public key (the private key stays inside its signer). */
+  readonly policyKey: Pick<PolicySigningKey, 'keyId' | 'publicKeyBase64'>;
   /** Stops accepting requests, waits for those in flight, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -41,8 +46,8 @@ export interface SekimoriServer {
 const REQUEST_TIMEOUT_MS = 60_000;
 
 /**
- * Builds the server: data directory, admin token, SQLite store, and a fastify app with one plugin
- * per concern (health, enroll, heartbeat, events, admin).
+ * Builds the server: data directory, admin token, policy-signing key, SQLite store, and a fastify
+ * app with one plugin per concern (health, enroll, heartbeat, events, policy, admin, admin policies).
  *
  * Error contract: every error answer has the `ApiErrorSchema` shape — malformed JSON 400
  * `invalid-json`; a body that fails its schema (wrong types, unknown fields) 400 `bad-request`
@@ -56,11 +61,12 @@ export async function createServer(options: ServerOptions): Promise<SekimoriServ
   const clock = options.clock ?? systemClock;
   prepareDataDir(options.dataDir);
   const adminToken = loadOrCreateAdminToken(options.dataDir);
+  const policyKey = loadOrCreatePolicyKey(options.dataDir);
   const store = SqliteStore.open(options.dataDir, { create: true });
 
   let app: FastifyInstance;
   try {
-    app = await buildApp(store, adminToken.token, clock, options.logger);
+    app = await buildApp({ store, adminToken: adminToken.token, policyKey, clock }, options.logger);
   } catch (error) {
     await store.close();
     throw error;
@@ -71,6 +77,7 @@ export async function createServer(options: ServerOptions): Promise<SekimoriServ
     app,
     store,
     adminTokenFile: adminToken.file,
+    policyKey: { keyId: policyKey.keyId, publicKeyBase64: policyKey.publicKeyBase64 },
     close: () => {
       closing ??= app.close().finally(() => store.close());
       return closing;
@@ -78,7 +85,14 @@ export async function createServer(options: ServerOptions): Promise<SekimoriServ
   };
 }
 
-async function buildApp(store: Store, adminToken: string, clock: Clock, logger: ServerOptions['logger']): Promise<FastifyInstance> {
+interface AppDeps {
+  readonly store: Store;
+  readonly adminToken: string;
+  readonly policyKey: PolicySigningKey;
+  readonly clock: Clock;
+}
+
+async function buildApp({ store, adminToken, policyKey, clock }: AppDeps, logger: ServerOptions['logger']): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: MAX_BODY_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -87,10 +101,12 @@ async function buildApp(store: Store, adminToken: string, clock: Clock, logger: 
   try {
     configure(app);
     await app.register(healthRoutes, { version: serverVersion() });
-    await app.register(enrollRoutes, { store, clock });
+    await app.register(enrollRoutes, { store, clock, policyPublicKey: policyKey.publicKeyBase64 });
     await app.register(heartbeatRoutes, { store, clock });
     await app.register(eventsRoutes, { store, clock });
+    await app.register(policyRoutes, { store });
     await app.register(adminRoutes, { store, adminToken });
+    await app.register(adminPolicyRoutes, { store, adminToken, policyKey, clock });
     await app.ready();
     return app;
   } catch (error) {

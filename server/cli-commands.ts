@@ -1,11 +1,17 @@
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DeviceIdSchema, type DeviceSummary } from '../shared/api.js';
+import { TIERS, type Tier } from '../shared/policy.js';
+import { assertNever } from '../shared/result.js';
+import { parseUntrustedJson } from '../shared/safe-json.js';
 import { verifyStoredChain } from './chain.js';
 import { systemClock, type Clock } from './clock.js';
 import { sha256Hex } from './crypto.js';
 import { DataDirError } from './data-dir.js';
 import { DEFAULT_TOKEN_TTL_HOURS, MAX_TOKEN_TTL_HOURS, issueEnrollmentToken } from './enrollment.js';
 import { ListenError, startServer } from './main.js';
+import { isTier, policyDocument, publishPolicy } from './policies.js';
+import { loadOrCreatePolicyKey } from './policy-key.js';
 import { SqliteStore, StoreOpenError } from './sqlite-store.js';
 import { serverVersion } from './version.js';
 
@@ -52,6 +58,8 @@ Commands:
   enrollment-token  Print a new one-time enrolment token.
   events            Count or verify the events held for a device.
   devices           List enrolled devices.
+  policy set        Validate, sign and publish a tier's policy from a JSON file.
+  policy show       Print a tier's current policy.
 
 Options:
   -h, --help        Show this help.
@@ -64,7 +72,9 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 interface Command {
   readonly usage: string;
   readonly options: Options;
-  run(values: Values, io: CliIo): Promise<number>;
+  /** How many positional arguments the command takes (none when absent). */
+  readonly positionals?: number;
+  run(values: Values, io: CliIo, positionals: readonly string[]): Promise<number>;
 }
 
 type Values = Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>;
@@ -119,11 +129,47 @@ Works whether or not the server is running.
     options: { ...help, ...dataOption, json: { type: 'boolean' } },
     run: runDevices,
   },
+  'policy set': {
+    usage: `Usage: ${PROGRAM} policy set --data DIR --tier TIER FILE
+
+Publishes the policy document in FILE (JSON) for TIER (${TIERS.join(', ')}), exactly as
+PUT /api/v1/admin/policies/TIER does: the server sets version, issuedAt and tier, validates the
+document (every USB rule; errors name the rule's line and column), signs it and stores it as the
+tier's next version. Prints "tier TIER version N". A bad policy: its problems on stderr, exit 1,
+nothing stored. Works whether or not the server is running.
+
+  --data DIR    Data directory of the server.
+  --tier TIER   ${TIERS.join(' | ')}
+  -h, --help    Show this help.`,
+    options: { ...help, ...dataOption, tier: { type: 'string' } },
+    positionals: 1,
+    run: runPolicySet,
+  },
+  'policy show': {
+    usage: `Usage: ${PROGRAM} policy show --data DIR --tier TIER
+
+Prints the current policy document of TIER as JSON (exit 1 when none was published).
+
+  --data DIR    Data directory of the server.
+  --tier TIER   ${TIERS.join(' | ')}
+  -h, --help    Show this help.`,
+    options: { ...help, ...dataOption, tier: { type: 'string' } },
+    run: runPolicyShow,
+  },
 };
+
+/** Commands with a sub-command (`policy set`) are keyed by both words. */
+function commandName(argv: readonly string[]): { name: string | undefined; rest: readonly string[] } {
+  const [first, second, ...rest] = argv;
+  if (first !== undefined && second !== undefined && COMMANDS[`${first} ${second}`] !== undefined) {
+    return { name: `${first} ${second}`, rest };
+  }
+  return { name: first, rest: argv.slice(1) };
+}
 
 /** Runs one command line (without `node` and the script) and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
+  const { name, rest } = commandName(argv);
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout(MAIN_USAGE);
     return EXIT_OK;
@@ -139,12 +185,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return EXIT_USAGE;
   }
   try {
-    const values = parseCommandLine(rest, command.options);
+    const { values, positionals } = parseCommandLine(rest, command.options);
     if (values.help === true) {
       io.stdout(command.usage);
       return EXIT_OK;
     }
-    return await command.run(values, io);
+    const expected = command.positionals ?? 0;
+    if (positionals.length !== expected) {
+      throw new UsageError(expected === 0 ? `unexpected argument ${JSON.stringify(positionals[0])}` : `expected ${expected} argument(s), got ${positionals.length}`);
+    }
+    return await command.run(values, io, positionals);
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`${PROGRAM}: ${error.message}`);
@@ -159,9 +209,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-function parseCommandLine(args: readonly string[], options: Options): Values {
+function parseCommandLine(args: readonly string[], options: Options): { values: Values; positionals: readonly string[] } {
   try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values;
+    // Positionals are counted by runCli, so a stray argument is still a usage error.
+    const { values, positionals } = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+    return { values, positionals };
   } catch (error) {
     // parseArgs' own errors (unknown flag, missing value, stray argument) are usage errors.
     if (error instanceof TypeError && String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
@@ -253,6 +305,71 @@ async function runDevices(values: Values, io: CliIo): Promise<number> {
     await store.close();
   }
   return EXIT_OK;
+}
+
+/** Largest policy file `policy set` reads: the API's body limit. */
+const MAX_POLICY_FILE_BYTES = 4 * 1024 * 1024;
+
+async function runPolicySet(values: Values, io: CliIo, positionals: readonly string[]): Promise<number> {
+  const dataDir = requireData(values);
+  const tier = requireTier(values);
+  const file = positionals[0] ?? '';
+  const document = readPolicyFile(file);
+  // The database first: a mistyped --data is an error, not a new data directory with a new key.
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    const key = loadOrCreatePolicyKey(dataDir);
+    const result = await publishPolicy(store, key, tier, document, (io.clock ?? systemClock)());
+    if (!result.ok) {
+      switch (result.error.code) {
+        case 'invalid-policy':
+          throw new CommandError(`${file}: ${printable(result.error.message)}`);
+        case 'conflict':
+          throw new CommandError(result.error.message);
+        default:
+          return assertNever(result.error.code, 'publish error');
+      }
+    }
+    io.stdout(`tier ${tier} version ${result.value.version}`);
+  } finally {
+    await store.close();
+  }
+  return EXIT_OK;
+}
+
+async function runPolicyShow(values: Values, io: CliIo): Promise<number> {
+  const dataDir = requireData(values);
+  const tier = requireTier(values);
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    const current = await store.currentPolicy(tier);
+    if (current === null) throw new CommandError(`no policy published for tier ${tier}`);
+    io.stdout(JSON.stringify(policyDocument(current), null, 2));
+  } finally {
+    await store.close();
+  }
+  return EXIT_OK;
+}
+
+function requireTier(values: Values): Tier {
+  const tier = stringValue(values, 'tier');
+  if (tier === undefined) throw new UsageError(`missing --tier (${TIERS.join(', ')})`);
+  if (!isTier(tier)) throw new UsageError(`--tier ${JSON.stringify(tier)} is not one of ${TIERS.join(', ')}`);
+  return tier;
+}
+
+function readPolicyFile(file: string): unknown {
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_POLICY_FILE_BYTES) throw new CommandError(`${file}: larger than ${MAX_POLICY_FILE_BYTES} bytes`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof CommandError) throw error;
+    throw new CommandError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  const parsed = parseUntrustedJson(text);
+  if (!parsed.ok) throw new CommandError(`${file}: ${parsed.error.message}`);
+  return parsed.value;
 }
 
 const DEVICE_COLUMNS = ['DEVICE', 'HOSTNAME', 'OS', 'AGENT', 'LAST SEEN', 'ENFORCEMENT', 'EVENTS', 'TAMPER'];

@@ -35,10 +35,16 @@ export async function issueEnrollmentToken(store: Store, ttlHours: number, now: 
 
 /**
  * Enrols a device: spends the token and creates a device with a fresh random id (never derived
- * from the hardware id, so cloned PCs become distinct devices) and credential.
+ * from the hardware id, so cloned PCs become distinct devices) and credential, and hands it the
+ * policy-signing public key to pin (`policyPublicKey`, SPKI DER base64).
  * Fails with `token-invalid` for an unknown, used or expired token.
  */
-export async function enrollDevice(store: Store, request: EnrollRequest, now: Date): Promise<Result<EnrollResponse, 'token-invalid'>> {
+export async function enrollDevice(
+  store: Store,
+  request: EnrollRequest,
+  now: Date,
+  policyPublicKey: string,
+): Promise<Result<EnrollResponse, 'token-invalid'>> {
   const { deviceId, credential } = newDeviceCredential();
   const enrolled = await store.enrollDevice(sha256Hex(request.token), {
     id: deviceId,
@@ -51,5 +57,5 @@ export async function enrollDevice(store: Store, request: EnrollRequest, now: Da
     enrolledAt: now.toISOString(),
   });
   if (!enrolled) return err('token-invalid', 'enrolment token unknown, already used or expired');
-  return ok({ deviceId, credential, serverTime: now.toISOString() });
+  return ok({ deviceId, credential, serverTime: now.toISOString(), policyPublicKey });
 }

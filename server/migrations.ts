@@ -79,6 +79,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX enrollment_tokens_by_expiry ON enrollment_tokens (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'signed policies per tier (with their history), the tier each device reports',
+    // UNIQUE (tier, version) is also the index behind "newest version of a tier".
+    sql: `
+      CREATE TABLE policies (
+        id INTEGER PRIMARY KEY,
+        tier TEXT NOT NULL CHECK (tier IN ('mynumber', 'lgwan', 'internet')),
+        version INTEGER NOT NULL CHECK (version >= 2),
+        payload TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        UNIQUE (tier, version)
+      ) STRICT;
+
+      -- NULL until the device's first heartbeat: treated as 'mynumber', the fail-closed tier.
+      ALTER TABLE devices ADD COLUMN tier TEXT CHECK (tier IN ('mynumber', 'lgwan', 'internet'));
+    `,
+  },
 ];
 
 /** What `migrate` did. */

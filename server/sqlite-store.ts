@@ -4,10 +4,12 @@ import Database from 'better-sqlite3';
 import type { AgentStatus, DeviceSummary } from '../shared/api.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { GENESIS_HASH, type JournalEntry } from '../shared/journal.js';
+import { TierSchema, type Tier } from '../shared/policy.js';
 import { planBatch } from './chain.js';
 import { sha256Hex } from './crypto.js';
 import { migrate, SchemaTooNewError } from './migrations.js';
 import {
+  DEFAULT_DEVICE_TIER,
   MAX_TAMPER_RECORDS_PER_DEVICE,
   isTamperKind,
   type AppendOutcome,
@@ -15,7 +17,9 @@ import {
   type ChainRejection,
   type EnrollmentTokenRecord,
   type NewDevice,
+  type PolicyHead,
   type Store,
+  type StoredPolicy,
   type TamperRecord,
 } from './store.js';
 
@@ -70,6 +74,19 @@ interface EventRow {
   hash: string;
 }
 
+interface PolicyHeadRow {
+  tier: string;
+  version: number;
+  key_id: string;
+  created_at: string;
+  created_by: string;
+}
+
+interface PolicyRow extends PolicyHeadRow {
+  payload: string;
+  signature: string;
+}
+
 interface TamperRow {
   kind: string;
   seq: number;
@@ -105,9 +122,26 @@ export class SqliteStore implements Store {
          VALUES (@id, @hostname, @os, @arch, @hardwareId, @agentVersion, @credentialHash, @enrolledAt, 0, @genesis)`,
       ),
       credentialHash: db.prepare<[string], { credential_hash: string }>('SELECT credential_hash FROM devices WHERE id = ?'),
-      heartbeat: db.prepare<[string, string, string, string], DeviceHeadRow>(
-        `UPDATE devices SET status_json = ?, last_seen_at = ?, agent_version = ? WHERE id = ?
+      heartbeat: db.prepare<[string, string, string, Tier, string], DeviceHeadRow>(
+        `UPDATE devices SET status_json = ?, last_seen_at = ?, agent_version = ?, tier = ? WHERE id = ?
          RETURNING ack_seq, ack_hash`,
+      ),
+      deviceTier: db.prepare<[string], { tier: string | null }>('SELECT tier FROM devices WHERE id = ?'),
+      // Inserts only above every stored version of the tier: versions strictly increase.
+      addPolicy: db.prepare<StoredPolicy>(
+        `INSERT INTO policies (tier, version, payload, signature, key_id, created_at, created_by)
+         SELECT @tier, @version, @payload, @signature, @keyId, @createdAt, @createdBy
+         WHERE NOT EXISTS (SELECT 1 FROM policies WHERE tier = @tier AND version >= @version)`,
+      ),
+      policyHead: db.prepare<[string], PolicyHeadRow>(
+        'SELECT tier, version, key_id, created_at, created_by FROM policies WHERE tier = ? ORDER BY version DESC LIMIT 1',
+      ),
+      currentPolicy: db.prepare<[string], PolicyRow>(
+        `SELECT tier, version, key_id, created_at, created_by, payload, signature FROM policies
+         WHERE tier = ? ORDER BY version DESC LIMIT 1`,
+      ),
+      policyHistory: db.prepare<[string], PolicyHeadRow>(
+        'SELECT tier, version, key_id, created_at, created_by FROM policies WHERE tier = ? ORDER BY version DESC',
       ),
       head: db.prepare<[string], DeviceHeadRow>('SELECT ack_seq, ack_hash FROM devices WHERE id = ?'),
       setHead: db.prepare<[number, string, string]>('UPDATE devices SET ack_seq = ?, ack_hash = ? WHERE id = ?'),
@@ -204,7 +238,8 @@ export class SqliteStore implements Store {
 
   recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string): Promise<ChainHead | null> {
     return this.run(() => {
-      const row = this.statements.heartbeat.get(JSON.stringify(status), seenAt, status.agentVersion, deviceId);
+      const tier = status.tier ?? DEFAULT_DEVICE_TIER;
+      const row = this.statements.heartbeat.get(JSON.stringify(status), seenAt, status.agentVersion, tier, deviceId);
       return row ? toHead(row) : null;
     });
   }
@@ -304,6 +339,39 @@ export class SqliteStore implements Store {
     );
   }
 
+  deviceTier(deviceId: string): Promise<Tier | null> {
+    return this.run(() => {
+      const row = this.statements.deviceTier.get(deviceId);
+      if (!row) return null;
+      return row.tier === null ? DEFAULT_DEVICE_TIER : TierSchema.parse(row.tier);
+    });
+  }
+
+  addPolicy(policy: StoredPolicy): Promise<boolean> {
+    return this.run(() =>
+      // IMMEDIATE: the "no version at or above" check and the insert are one atomic step.
+      this.db.transaction(() => this.statements.addPolicy.run(policy).changes === 1).immediate(),
+    );
+  }
+
+  policyHead(tier: Tier): Promise<PolicyHead | null> {
+    return this.run(() => {
+      const row = this.statements.policyHead.get(tier);
+      return row ? toPolicyHead(row) : null;
+    });
+  }
+
+  currentPolicy(tier: Tier): Promise<StoredPolicy | null> {
+    return this.run(() => {
+      const row = this.statements.currentPolicy.get(tier);
+      return row ? { ...toPolicyHead(row), payload: row.payload, signature: row.signature } : null;
+    });
+  }
+
+  policyHistory(tier: Tier): Promise<PolicyHead[]> {
+    return this.run(() => this.statements.policyHistory.all(tier).map(toPolicyHead));
+  }
+
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
@@ -329,6 +397,10 @@ export class SqliteStore implements Store {
 
 function toHead(row: DeviceHeadRow): ChainHead {
   return { seq: row.ack_seq, hash: row.ack_hash };
+}
+
+function toPolicyHead(row: PolicyHeadRow): PolicyHead {
+  return { tier: TierSchema.parse(row.tier), version: row.version, keyId: row.key_id, createdAt: row.created_at, createdBy: row.created_by };
 }
 
 function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {

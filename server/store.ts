@@ -1,5 +1,6 @@
 import type { AgentStatus, DeviceSummary } from '../shared/api.js';
 import type { JournalEntry } from '../shared/journal.js';
+import type { Tier } from '../shared/policy.js';
 
 /**
  * The server's storage, as a repository interface (DESIGN.md §8). SQLite (`SqliteStore`) is the
@@ -56,6 +57,29 @@ export interface Store {
   /** The device's tamper records, in the order they were detected. */
   tamperRecords(deviceId: string): Promise<TamperRecord[]>;
 
+  /**
+   * The tier the device reported in its last heartbeat (`mynumber`, the fail-closed tier, when it
+   * has not reported one yet), or null for an unknown device.
+   */
+  deviceTier(deviceId: string): Promise<Tier | null>;
+
+  /**
+   * Stores a signed policy as the tier's newest version. Returns false (and stores nothing) when
+   * the tier already holds this version or a later one — a concurrent publisher won; the caller
+   * re-reads the head and tries again with the next version. Versions are never reused or
+   * lowered: a rollback is an older document published again under a new version.
+   */
+  addPolicy(policy: StoredPolicy): Promise<boolean>;
+
+  /** The tier's newest policy without its payload (what a heartbeat needs), or null when none was published. */
+  policyHead(tier: Tier): Promise<PolicyHead | null>;
+
+  /** The tier's newest policy with its signed payload, or null when none was published. */
+  currentPolicy(tier: Tier): Promise<StoredPolicy | null>;
+
+  /** Every version published for the tier, newest first (without payloads). */
+  policyHistory(tier: Tier): Promise<PolicyHead[]>;
+
   /** Releases the database. Idempotent; no other method may be called afterwards. */
   close(): Promise<void>;
 }
@@ -84,6 +108,27 @@ export interface NewDevice {
   /** SHA-256 hex of the device credential. */
   readonly credentialHash: string;
   readonly enrolledAt: string;
+}
+
+/** The tier of a device that has not reported one: the strictest (DESIGN.md §5, fail closed). */
+export const DEFAULT_DEVICE_TIER: Tier = 'mynumber';
+
+/** A published policy version, without its payload. */
+export interface PolicyHead {
+  readonly tier: Tier;
+  /** Strictly increasing per tier, from 2 (version 1 is the agents' built-in profile). */
+  readonly version: number;
+  /** The signing key's id (see server/policy-key.ts). */
+  readonly keyId: string;
+  readonly createdAt: string;
+  /** Who published it: `admin` (the admin token or the CLI) until administrator accounts exist. */
+  readonly createdBy: string;
+}
+
+/** A published policy: `payload` is the exact JSON text that `signature` (base64 Ed25519) signs. */
+export interface StoredPolicy extends PolicyHead {
+  readonly payload: string;
+  readonly signature: string;
 }
 
 /** How an uploaded batch broke the chain. */

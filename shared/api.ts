@@ -13,6 +13,8 @@ export const ApiPaths = {
   enroll: `${API_PREFIX}/enroll`,
   heartbeat: `${API_PREFIX}/heartbeat`,
   events: `${API_PREFIX}/events`,
+  policy: `${API_PREFIX}/policy`,
+  adminPolicies: `${API_PREFIX}/admin/policies`,
   adminDevices: `${API_PREFIX}/admin/devices`,
 } as const;
 
@@ -46,8 +48,26 @@ export const EnrollResponseSchema = z.strictObject({
   /** Bearer secret for every later request: `<deviceId>.<secret>`. The server keeps only its hash. */
   credential: z.string().min(40).max(200),
   serverTime: z.string(),
+  /**
+   * The server's Ed25519 policy-signing public key (SPKI DER, base64). The agent pins it at
+   * enrolment (or takes it from the installer's config, which wins) and refuses any policy that
+   * this key did not sign.
+   */
+  policyPublicKey: z.string().min(40).max(200),
 });
 export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
+
+/**
+ * A policy as the server delivers it (DESIGN.md §5): `payload` is the policy's JSON text exactly as
+ * signed, `signature` an Ed25519 signature (base64) over its UTF-8 bytes by the key `keyId`
+ * (first 16 hex digits of SHA-256 over the SPKI DER). The agent verifies before it parses.
+ */
+export const SignedPolicySchema = z.strictObject({
+  payload: z.string().min(2).max(4 * 1024 * 1024),
+  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'an Ed25519 signature in base64'),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/),
+});
+export type SignedPolicy = z.infer<typeof SignedPolicySchema>;
 
 /** Whether this agent can actually control devices here. `unenforced` never pretends otherwise. */
 export const EnforcementSchema = z.strictObject({
@@ -65,6 +85,8 @@ export const AgentStatusSchema = z.strictObject({
   agentVersion: shortText(50),
   enforcement: EnforcementSchema,
   lockState: LockStateSchema,
+  /** The terminal's tier: which tier's policy the server sends it. */
+  tier: z.enum(['mynumber', 'lgwan', 'internet']).optional(),
   policyVersion: z.number().int().nonnegative().nullable(),
   journal: z.strictObject({
     length: z.number().int().nonnegative(),
@@ -90,7 +112,11 @@ export const HeartbeatResponseSchema = z.strictObject({
   ackSeq: z.number().int().nonnegative(),
   ackHash: HashSchema,
   serverTime: z.string(),
-  policyEtag: z.string().nullable(),
+  /**
+   * Identifies the signed policy the server holds for this terminal (null: none assigned, the
+   * built-in profile applies). When it differs from the agent's, the agent fetches `GET /policy`.
+   */
+  policyEtag: z.string().max(200).nullable(),
   commands: z.array(CommandSchema),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;

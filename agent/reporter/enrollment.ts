@@ -34,6 +34,7 @@ export async function enrollDevice(input: {
         credential: result.value.credential,
         serverUrl,
         enrolledAt: new Date().toISOString(),
+        policyPublicKey: result.value.policyPublicKey,
       };
       await writeJsonFileAtomic(input.paths.credentials, credentials);
       if (config?.enrollToken !== undefined) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { AgentStatus, HostFacts } from '../../shared/api.js';
+import type { AgentStatus, HostFacts, SignedPolicy } from '../../shared/api.js';
 import type { Journal } from '../journal/journal.js';
 import {
   CredentialsSchema,
@@ -32,6 +32,11 @@ export interface ReporterOptions {
   /** After new events become durable, wait this long so a burst travels in one batch. */
   readonly uploadDelayMs: number;
   readonly batchSize?: number;
+  /**
+   * Called with the signed policy the server holds for this terminal whenever the heartbeat's
+   * policy etag changes. The callee verifies and applies it (or refuses it); the reporter only fetches.
+   */
+  readonly onPolicy?: (signed: SignedPolicy, etag: string) => Promise<void>;
   /** The server's time from each heartbeat, epoch ms, corrected by half the round trip (the trusted clock's anchor). */
   readonly onServerTime?: (serverTimeMs: number) => void;
 }
@@ -63,6 +68,8 @@ export class Reporter {
   private ackConfirmed = false;
   private nextHeartbeatAt = 0;
   private problem: string | null = null;
+  /** Etag of the last policy handed to `onPolicy`; a restart fetches once more (harmless: same version is a no-op). */
+  private policyEtag: string | null = null;
   private loop: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
   private wakeTimer: NodeJS.Timeout | null = null;
@@ -171,6 +178,7 @@ export class Reporter {
       const serverTimeMs = Date.parse(heartbeat.value.serverTime);
       if (Number.isFinite(serverTimeMs)) this.options.onServerTime?.(serverTimeMs + (performance.now() - sentAt) / 2);
       this.nextHeartbeatAt = Date.now() + this.options.heartbeatMs;
+      await this.fetchPolicy(client, credentials, heartbeat.value.policyEtag);
       const { ackSeq, ackHash } = heartbeat.value;
       await this.noteAck(ackSeq, ackHash);
       const conflict = await this.chainConflict(ackSeq, ackHash);
@@ -190,6 +198,18 @@ export class Reporter {
     }
     this.problem = null;
     return 'ok';
+  }
+
+  private async fetchPolicy(client: ServerClient, credentials: Credentials, etag: string | null): Promise<void> {
+    if (etag === null || etag === this.policyEtag || !this.options.onPolicy) return;
+    const fetched = await client.policy(credentials.credential);
+    if (fetched.kind !== 'ok') {
+      // Retried at the next heartbeat; the policy in force stays.
+      this.options.logger.warn('could not fetch the policy', { etag, result: fetched.kind === 'refused' ? fetched.error.code : fetched.message });
+      return;
+    }
+    await this.options.onPolicy(fetched.value, etag);
+    this.policyEtag = etag;
   }
 
   /** Null when our journal agrees with what the server holds; otherwise why not. */

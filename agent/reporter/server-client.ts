@@ -5,12 +5,14 @@ import {
   EnrollResponseSchema,
   EventsBatchResponseSchema,
   HeartbeatResponseSchema,
+  SignedPolicySchema,
   type ApiError,
   type EnrollRequest,
   type EnrollResponse,
   type EventsBatchResponse,
   type HeartbeatRequest,
   type HeartbeatResponse,
+  type SignedPolicy,
 } from '../../shared/api.js';
 import type { JournalEntry } from '../../shared/journal.js';
 
@@ -41,16 +43,26 @@ export class ServerClient {
     return this.post(ApiPaths.events, { entries }, credential, EventsBatchResponseSchema);
   }
 
-  private async post<T>(route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+  /** The signed policy for this terminal's tier; `refused` with status 404 when none is published. */
+  policy(credential: string): Promise<CallResult<SignedPolicy>> {
+    return this.call('GET', ApiPaths.policy, undefined, credential, SignedPolicySchema);
+  }
+
+  private post<T>(route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
+    return this.call('POST', route, body, credential, schema);
+  }
+
+  private async call<T>(method: 'GET' | 'POST', route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
+    const headers: Record<string, string> = {};
+    if (method === 'POST') headers['content-type'] = 'application/json';
     if (credential !== null) headers.authorization = `Bearer ${credential}`;
     let response: Response;
     let text: string;
     try {
       response = await fetch(new URL(route, this.baseUrl), {
-        method: 'POST',
+        method,
         headers,
-        body: JSON.stringify(body),
+        body: method === 'POST' ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       text = await response.text();

@@ -14,12 +14,16 @@ import type { Store } from '../store.js';
 export const ENROLL_BODY_LIMIT = 64 * 1024;
 
 /** `POST /api/v1/enroll`: spends a one-time token, creates a device, returns its credential (once). */
-export const enrollRoutes: FastifyPluginCallback<{ store: Store; clock: Clock }> = (app, { store, clock }, done) => {
+export const enrollRoutes: FastifyPluginCallback<{ store: Store; clock: Clock; policyPublicKey: string }> = (
+  app,
+  { store, clock, policyPublicKey },
+  done,
+) => {
   app.withTypeProvider<ZodTypeProvider>().post(
     ApiPaths.enroll,
     { bodyLimit: ENROLL_BODY_LIMIT, schema: { body: EnrollRequestSchema, response: { 200: EnrollResponseSchema } } },
     async (request) => {
-      const result = await enrollDevice(store, request.body, clock());
+      const result = await enrollDevice(store, request.body, clock(), policyPublicKey);
       if (!result.ok) {
         switch (result.error.code) {
           case 'token-invalid':

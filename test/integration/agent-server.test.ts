@@ -15,6 +15,7 @@ import {
   waitFor,
   writeFastAgentConfig,
 } from '../helpers/processes.js';
+import { readJournal } from '../helpers/agent-state.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -34,10 +35,6 @@ async function serverEvents(dataDir: string, url: string, deviceId: string): Pro
   }
 }
 
-async function journalEntries(stateDir: string): Promise<JournalEntry[]> {
-  const text = await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8');
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as JournalEntry);
-}
 
 async function appendMarker(stateDir: string, data: Record<string, unknown>): Promise<{ seq: number; hash: string } | null> {
   const result = await cli(AGENT_CLI, ['journal', 'append', '--state', stateDir, '--type', 'operator.marker', '--data', JSON.stringify(data)]);
@@ -88,7 +85,7 @@ describe('agent → server delivery (real processes on 127.0.0.1)', { timeout: 1
     const outage = held.filter((entry) => entry.type === 'operator.marker' && entry.data.phase === 'outage').map((entry) => entry.data.i);
     expect(outage).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     // What the server holds is byte-for-byte what the agent journaled.
-    expect(held).toEqual(await journalEntries(stateDir));
+    expect(held).toEqual(await readJournal(stateDir));
     // The agent told the server honestly that it cannot control devices here.
     const adminToken = (await fs.readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
     const devices = await fetch(`${restarted.url}/api/v1/admin/devices`, { headers: { authorization: `Bearer ${adminToken}` } });
@@ -134,7 +131,7 @@ describe('agent → server delivery (real processes on 127.0.0.1)', { timeout: 1
     await again.waitForOutput(/running; state in/);
     const delivered = await waitForDelivery(stateDir, dataDir);
 
-    const journal = await journalEntries(stateDir);
+    const journal = await readJournal(stateDir);
     const held = await serverEvents(dataDir, server.url, delivered.deviceId);
     const journalHash = new Map(journal.map((entry) => [entry.seq, entry.hash]));
     const serverHash = new Map(held.map((entry) => [entry.seq, entry.hash]));

@@ -120,3 +120,30 @@ export function rehashed(entry: JournalEntry, change: Partial<JournalEntry>): Jo
   const { hash: _old, ...rest } = { ...entry, ...change };
   return chainEntry({ seq: rest.seq - 1, hash: rest.prev }, rest, sha256Hex).entry;
 }
+
+/** A valid policy document as an administrator submits it (the server sets version, issuedAt, tier). */
+export function policyBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    mode: 'enforce',
+    usb: {
+      rules: ['allow with-interface equals { 03:*:* }', 'allow id 0930:6545 serial "A1B2C3" label "総務課 暗号化USB #12"', 'block'],
+      readOnly: ['id 0930:6545 serial "D4E5F6"'],
+      implicit: 'block',
+    },
+    lock: { idleSeconds: 300, onResume: true, onSessionStart: true, factors: ['pin', 'totp'], maxFailures: 5, offlineDays: 14 },
+    network: { allowedCidrs: ['10.20.0.0/16'], onViolation: 'alert' },
+    report: { heartbeatSeconds: 60 },
+    exceptions: [],
+    ...overrides,
+  };
+}
+
+/** PUT with the admin token, another bearer, or (null) no Authorization header. */
+export function adminPut(server: TestServer, url: string, body: unknown, bearer: string | null = server.adminToken): Promise<LightMyRequestResponse> {
+  return server.app.inject({
+    method: 'PUT',
+    url,
+    headers: { 'content-type': 'application/json', ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }) },
+    payload: JSON.stringify(body),
+  });
+}

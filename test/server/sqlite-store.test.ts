@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_HASH } from '../../shared/journal.js';
 import { DATABASE_FILE, SqliteStore } from '../../server/sqlite-store.js';
-import { MAX_TAMPER_RECORDS_PER_DEVICE } from '../../server/store.js';
+import { MAX_TAMPER_RECORDS_PER_DEVICE, type StoredPolicy } from '../../server/store.js';
 import { journal, makeTempDir } from './helpers.js';
 
 describe('SqliteStore', () => {
@@ -71,5 +71,80 @@ describe('SqliteStore', () => {
   it('refuses to be used after close', async () => {
     await store.close();
     await expect(store.countEvents(deviceId)).rejects.toThrow(/after close/);
+  });
+});
+
+describe('SqliteStore policies', () => {
+  let dir: string;
+  let store: SqliteStore;
+  const policy = (tier: StoredPolicy['tier'], version: number): StoredPolicy => ({
+    tier,
+    version,
+    keyId: '0123456789abcdef',
+    createdAt: `2026-11-25T00:00:0${version % 10}.000Z`,
+    createdBy: 'admin',
+    payload: `{"tier":"${tier}","version":${version}}`,
+    signature: 's'.repeat(86) + '==',
+  });
+
+  beforeEach(async () => {
+    dir = await makeTempDir();
+    store = SqliteStore.open(dir, { create: true });
+  });
+  afterEach(async () => {
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('has nothing before a policy is published', async () => {
+    expect(await store.policyHead('mynumber')).toBeNull();
+    expect(await store.currentPolicy('mynumber')).toBeNull();
+    expect(await store.policyHistory('mynumber')).toEqual([]);
+  });
+
+  it('keeps every version, answers the newest, per tier', async () => {
+    expect(await store.addPolicy(policy('mynumber', 2))).toBe(true);
+    expect(await store.addPolicy(policy('mynumber', 3))).toBe(true);
+    expect(await store.addPolicy(policy('lgwan', 2))).toBe(true);
+    expect(await store.currentPolicy('mynumber')).toEqual(policy('mynumber', 3));
+    const { payload: _payload, signature: _signature, ...head } = policy('lgwan', 2);
+    expect(await store.policyHead('lgwan')).toEqual(head);
+    expect((await store.policyHistory('mynumber')).map((p) => p.version)).toEqual([3, 2]);
+    expect(await store.policyHistory('internet')).toEqual([]);
+  });
+
+  it('refuses a version at or below the newest: versions only increase', async () => {
+    expect(await store.addPolicy(policy('mynumber', 5))).toBe(true);
+    expect(await store.addPolicy(policy('mynumber', 5))).toBe(false);
+    expect(await store.addPolicy(policy('mynumber', 4))).toBe(false);
+    expect((await store.policyHistory('mynumber')).map((p) => p.version)).toEqual([5]);
+  });
+
+  it('refuses version 1 (the built-in profile) and an unknown tier at the schema level', async () => {
+    await expect(store.addPolicy(policy('mynumber', 1))).rejects.toThrow(/CHECK constraint/);
+    await expect(store.addPolicy(policy('secret' as StoredPolicy['tier'], 2))).rejects.toThrow(/CHECK constraint/);
+  });
+
+  it('remembers the tier a device reports; mynumber until it reports one; null for an unknown device', async () => {
+    const deviceId = `dev_${'c'.repeat(32)}`;
+    const now = '2026-11-25T00:00:00.000Z';
+    await store.addEnrollmentToken({ tokenHash: 't'.repeat(64), createdAt: now, expiresAt: '2026-12-01T00:00:00.000Z' });
+    await store.enrollDevice('t'.repeat(64), {
+      id: deviceId,
+      hostname: 'pc',
+      os: 'linux',
+      arch: 'x64',
+      hardwareId: 'hw',
+      agentVersion: '0.1.0',
+      credentialHash: 'c'.repeat(64),
+      enrolledAt: now,
+    });
+    expect(await store.deviceTier(deviceId)).toBe('mynumber');
+    const status = { agentVersion: '0.1.0', enforcement: { state: 'enforced' as const }, lockState: 'unlocked' as const, policyVersion: null, journal: { length: 0, headHash: GENESIS_HASH } };
+    await store.recordHeartbeat(deviceId, { ...status, tier: 'internet' }, now);
+    expect(await store.deviceTier(deviceId)).toBe('internet');
+    await store.recordHeartbeat(deviceId, status, now);
+    expect(await store.deviceTier(deviceId)).toBe('mynumber');
+    expect(await store.deviceTier(`dev_${'0'.repeat(32)}`)).toBeNull();
   });
 });

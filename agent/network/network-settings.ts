@@ -1,0 +1,137 @@
+import { contains, formatCidr, parseCidr, type Cidr, type IpAddress } from '../../shared/cidr.js';
+import { err, ok, type Result } from '../../shared/result.js';
+
+/**
+ * What the network watcher enforces, parsed once from the policy. The policy schema today carries
+ * only `network.allowedCidrs` and `onViolation: 'alert' | 'block'`; the other fields here are what
+ * issue 7 asks for and the lead adds to `shared/policy.ts` (see agent/network/README.md).
+ */
+
+/** What happens after a violation is journaled. */
+export const NETWORK_ACTIONS = ['alert', 'alert-lock', 'alert-disable'] as const;
+export type NetworkAction = (typeof NETWORK_ACTIONS)[number];
+
+/** Plain input, as a policy would carry it (strings). */
+export interface NetworkSettingsInput {
+  /** Ranges of the tier. Empty: no range check on connections (as the policy schema documents). */
+  readonly allowedCidrs: readonly string[];
+  /** Extra allowed `address:port` pairs outside the ranges: `10.0.0.5:443`, `[2001:db8::1]:443`, `10.9.0.0/24:53`. */
+  readonly allowedEndpoints?: readonly string[];
+  readonly onViolation: NetworkAction;
+  /** 127.0.0.0/8 and ::1 never violate (default true; tests turn it off to use 127.0.0.2 as "outside"). */
+  readonly allowLoopback?: boolean;
+  /** False: any default route (0.0.0.0/0, ::/0) is a violation (default true). */
+  readonly defaultRouteAllowed?: boolean;
+  /** Interfaces that may appear at any time: exact names, or a prefix ending in `*` (`veth*`). */
+  readonly allowedInterfaces?: readonly string[];
+  /** Interfaces `alert-disable` must never take down (the tier's own NIC the agent reports through). `lo` always. */
+  readonly protectedInterfaces?: readonly string[];
+  /** Audit mode: journal what would be done, do nothing. */
+  readonly audit?: boolean;
+}
+
+export interface AllowedEndpoint {
+  readonly range: Cidr;
+  readonly port: number;
+}
+
+export interface NetworkSettings {
+  readonly allowedCidrs: readonly Cidr[];
+  readonly allowedEndpoints: readonly AllowedEndpoint[];
+  readonly onViolation: NetworkAction;
+  readonly allowLoopback: boolean;
+  readonly defaultRouteAllowed: boolean;
+  readonly allowedInterfaces: readonly string[];
+  readonly protectedInterfaces: readonly string[];
+  readonly audit: boolean;
+}
+
+export type NetworkSettingsErrorCode = 'invalid-network-settings';
+
+/** Validates and parses settings; the message names every bad entry. Never throws. */
+export function parseNetworkSettings(input: NetworkSettingsInput): Result<NetworkSettings, NetworkSettingsErrorCode> {
+  const problems: string[] = [];
+  const allowedCidrs: Cidr[] = [];
+  for (const [index, text] of input.allowedCidrs.entries()) {
+    const parsed = parseCidr(text);
+    if (parsed.ok) allowedCidrs.push(parsed.value);
+    else problems.push(`allowedCidrs[${index}]: ${parsed.error.message}`);
+  }
+  const allowedEndpoints: AllowedEndpoint[] = [];
+  for (const [index, text] of (input.allowedEndpoints ?? []).entries()) {
+    const parsed = parseEndpoint(text);
+    if (typeof parsed === 'string') problems.push(`allowedEndpoints[${index}]: ${parsed}`);
+    else allowedEndpoints.push(parsed);
+  }
+  if (!(NETWORK_ACTIONS as readonly string[]).includes(input.onViolation)) problems.push(`onViolation: must be one of ${NETWORK_ACTIONS.join(', ')}`);
+  const names = (list: readonly string[] | undefined, field: string): string[] => {
+    const out: string[] = [];
+    for (const [index, name] of (list ?? []).entries()) {
+      if (/^[^\s/:]{1,15}$/.test(name)) out.push(name);
+      else problems.push(`${field}[${index}]: "${name.slice(0, 40)}" is not an interface name`);
+    }
+    return out;
+  };
+  const allowedInterfaces = names(input.allowedInterfaces, 'allowedInterfaces');
+  const protectedInterfaces = names(input.protectedInterfaces, 'protectedInterfaces');
+  if (problems.length > 0) return err('invalid-network-settings', problems.join('; '));
+  return ok({
+    allowedCidrs,
+    allowedEndpoints,
+    onViolation: input.onViolation,
+    allowLoopback: input.allowLoopback ?? true,
+    defaultRouteAllowed: input.defaultRouteAllowed ?? true,
+    allowedInterfaces,
+    protectedInterfaces,
+    audit: input.audit ?? false,
+  });
+}
+
+/**
+ * Settings from today's policy section (`shared/policy.ts`): `block` is read as `alert-disable`
+ * until the schema names the three actions. Audit mode follows the policy's `mode`.
+ */
+export function settingsFromPolicy(
+  network: { readonly allowedCidrs: readonly string[]; readonly onViolation: 'alert' | 'block' },
+  mode: 'enforce' | 'audit',
+  extra: Omit<NetworkSettingsInput, 'allowedCidrs' | 'onViolation' | 'audit'> = {},
+): Result<NetworkSettings, NetworkSettingsErrorCode> {
+  return parseNetworkSettings({
+    ...extra,
+    allowedCidrs: network.allowedCidrs,
+    onViolation: network.onViolation === 'block' ? 'alert-disable' : 'alert',
+    audit: mode === 'audit',
+  });
+}
+
+/** Whether talking to `address:port` is within the settings (loopback, a range, or an endpoint). */
+export function isAllowedRemote(settings: NetworkSettings, address: IpAddress, port: number, loopback: boolean): boolean {
+  if (settings.allowLoopback && loopback) return true;
+  for (const range of settings.allowedCidrs) if (contains(range, address)) return true;
+  for (const endpoint of settings.allowedEndpoints) if (endpoint.port === port && contains(endpoint.range, address)) return true;
+  return false;
+}
+
+export function interfaceAllowed(patterns: readonly string[], name: string): boolean {
+  return patterns.some((pattern) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
+}
+
+/** `a.b.c.d:port`, `[v6]:port`, `cidr:port` / `[v6cidr]:port`; a bare address means /32 or /128. */
+function parseEndpoint(text: string): AllowedEndpoint | string {
+  const match = /^(?:\[([^\]]{1,100})\]|([^:[\]]{1,100})):(\d{1,5})$/.exec(text);
+  if (!match) return `"${text.slice(0, 100)}" is not address:port (IPv6 in brackets: [2001:db8::1]:443)`;
+  const host = match[1] ?? match[2] ?? '';
+  const port = Number(match[3]);
+  if (port < 1 || port > 65_535 || (match[3] ?? '').startsWith('0')) return `"${text}": port must be 1–65535`;
+  const range = parseCidr(host.includes('/') ? host : `${host}/${host.includes(':') ? 128 : 32}`);
+  if (!range.ok) return `"${text}": ${range.error.message} (host names are not resolved: write an address)`;
+  return { range: range.value, port };
+}
+
+export function describeSettings(settings: NetworkSettings): Record<string, unknown> {
+  return {
+    allowedCidrs: settings.allowedCidrs.map(formatCidr),
+    onViolation: settings.onViolation,
+    audit: settings.audit,
+  };
+}

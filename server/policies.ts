@@ -1,0 +1,92 @@
+import type { SignedPolicy } from '../shared/api.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+import { TIERS, validatePolicy, type Policy, type Tier } from '../shared/policy.js';
+import { err, ok, type Result } from '../shared/result.js';
+import type { PolicySigningKey } from './policy-key.js';
+import type { PolicyHead, Store, StoredPolicy } from './store.js';
+
+/**
+ * Publishing signed policies (DESIGN.md §5), shared by the admin API and the CLI.
+ *
+ * The server owns `version`, `issuedAt` and `tier`: whatever the submitted document says about the
+ * first two is replaced, and its tier must be the one it is published for. The document is then
+ * validated whole (`validatePolicy`: schema and every USB rule), serialised as canonical JSON — the
+ * exact text that is signed, stored and delivered — and signed with the server's Ed25519 key.
+ */
+
+/** Version 1 is the built-in profile every agent ships with; the first published policy is 2. */
+export const FIRST_PUBLISHED_VERSION = 2;
+
+/** Who publishes, until administrator accounts exist. */
+export const DEFAULT_PUBLISHER = 'admin';
+
+/** How often a publish retries when a concurrent publisher took the version it computed. */
+const MAX_PUBLISH_ATTEMPTS = 5;
+
+export function isTier(value: string): value is Tier {
+  return (TIERS as readonly string[]).includes(value);
+}
+
+/** What identifies a published policy to an agent: changes whenever the key, tier or version does. */
+export function policyEtag(head: Pick<PolicyHead, 'keyId' | 'tier' | 'version'>): string {
+  return `${head.keyId}:${head.tier}:${head.version}`;
+}
+
+/** The delivery form of a stored policy. */
+export function toSignedPolicy(policy: StoredPolicy): SignedPolicy {
+  return { payload: policy.payload, signature: policy.signature, keyId: policy.keyId };
+}
+
+export interface Published {
+  readonly tier: Tier;
+  readonly version: number;
+  readonly keyId: string;
+  readonly etag: string;
+}
+
+export type PublishErrorCode = 'invalid-policy' | 'conflict';
+
+/**
+ * Validates, signs and stores `document` (untrusted JSON, already parsed) as `tier`'s next version.
+ * Fails with `invalid-policy` (message lists every problem, rules with line and column) and stores
+ * nothing; `conflict` only if concurrent publishers kept taking the version (not expected).
+ */
+export async function publishPolicy(
+  store: Store,
+  key: PolicySigningKey,
+  tier: Tier,
+  document: unknown,
+  now: Date,
+  createdBy: string = DEFAULT_PUBLISHER,
+): Promise<Result<Published, PublishErrorCode>> {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    return err('invalid-policy', '(policy): must be a JSON object');
+  }
+  const submitted = document as Record<string, unknown>;
+  if (submitted.tier !== undefined && submitted.tier !== tier) {
+    return err('invalid-policy', `tier: the document says ${JSON.stringify(submitted.tier)} but is published for "${tier}"`);
+  }
+  for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt += 1) {
+    const head = await store.policyHead(tier);
+    const version = Math.max(head?.version ?? 0, FIRST_PUBLISHED_VERSION - 1) + 1;
+    const validated = validatePolicy({ ...submitted, version, issuedAt: now.toISOString(), tier });
+    if (!validated.ok) return err('invalid-policy', validated.error.message);
+    const payload = canonicalJson(validated.value.policy);
+    const stored: StoredPolicy = {
+      tier,
+      version,
+      keyId: key.keyId,
+      createdAt: now.toISOString(),
+      createdBy,
+      payload,
+      signature: key.sign(payload),
+    };
+    if (await store.addPolicy(stored)) return ok({ tier, version, keyId: key.keyId, etag: policyEtag(stored) });
+  }
+  return err('conflict', `tier ${tier}: another publisher kept taking the next version; try again`);
+}
+
+/** The document of a stored policy (its payload was validated before it was signed). */
+export function policyDocument(policy: StoredPolicy): Policy {
+  return JSON.parse(policy.payload) as Policy;
+}
