@@ -14,6 +14,11 @@ import { PolicySource } from './policy-source.js';
 import { FAIL_CLOSED_TIER } from './policy/profiles.js';
 import { TrustedClock, TrustedClockStateSchema, systemClockSources } from './policy/trusted-clock.js';
 import { DeviceControl } from './usb/device-control.js';
+import { NetworkWatcher } from './network/network-watcher.js';
+import { settingsFromPolicy, type NetworkSettings } from './network/network-settings.js';
+import { ProcNetReader } from './network/proc-net.js';
+import { NodeCommandRunner } from './platform/command-runner.js';
+import type { Policy } from '../shared/policy.js';
 import { InputAdoption } from './usb/input-adoption.js';
 import { countSerials, decideUsb } from './usb/policy-engine.js';
 import { usbAdapters } from './usb/usb-platform.js';
@@ -111,6 +116,24 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     });
     await deviceControl.start();
   }
+  // Network isolation (Linux): connections outside the tier's ranges, new interfaces, default routes.
+  let network: NetworkWatcher | null = null;
+  if (platform === 'linux') {
+    const serverEndpoint = ipEndpointOf(options.serverUrl ?? config?.serverUrl ?? null);
+    network = new NetworkWatcher({
+      reader: new ProcNetReader(),
+      journal,
+      logger: options.logger.child({ subsystem: 'network' }),
+      commands: new NodeCommandRunner(),
+      settings: () => networkSettings(policies.current.policy, serverEndpoint, options.logger),
+      // The lock state machine is not wired into the agent yet (multi-factor issue): say so.
+      lock: (reason) => {
+        options.logger.warn('a network violation asks for a terminal lock, which is not wired yet', { reason });
+      },
+    });
+    await network.start();
+  }
+
   // A new policy re-decides every present device; the trusted clock is kept for the next start.
   const policyTimer = setInterval(() => {
     void (async () => {
@@ -170,6 +193,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     stop(reason: string): Promise<void> {
       stopping ??= (async () => {
         clearInterval(policyTimer);
+        await network?.dispose();
         await ipc.close();
         await deviceControl?.dispose();
         await reporter.dispose();
@@ -180,6 +204,30 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       return stopping;
     },
   };
+}
+
+/** `a.b.c.d:port` of the server when its URL names an IP address: the agent's own reporting is never a violation. */
+function ipEndpointOf(serverUrl: string | null): string | null {
+  if (serverUrl === null) return null;
+  try {
+    const url = new URL(serverUrl);
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    // IPv4 literals and bracketed IPv6 literals; a host name is not resolved here.
+    return /^[0-9.]+$/.test(url.hostname) || url.hostname.startsWith('[') ? `${url.hostname}:${port}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The network watcher's settings from the policy in force; a policy section the watcher cannot use falls back to alerting only. */
+function networkSettings(policy: Policy, serverEndpoint: string | null, logger: Logger): NetworkSettings {
+  const extra = { allowedEndpoints: serverEndpoint ? [serverEndpoint] : [] };
+  const settings = settingsFromPolicy(policy.network, policy.mode, extra);
+  if (settings.ok) return settings.value;
+  logger.error('network section of the policy unusable; alerting on new interfaces only', { error: settings.error.message });
+  const fallback = settingsFromPolicy({ allowedCidrs: [], onViolation: 'alert' }, policy.mode, extra);
+  if (!fallback.ok) throw new Error(fallback.error.message);
+  return fallback.value;
 }
 
 /**

@@ -37,6 +37,7 @@ export const EVENT_TYPES = [
   'exception.used',
   'exception.expired',
   'network.violation',
+  'network.baseline',
   'tamper.detected',
   'selfcheck.result',
   'request.submitted',
