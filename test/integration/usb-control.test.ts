@@ -58,7 +58,7 @@ describe('USB device control in the running agent (real agent + server processes
       return current.enrolled && current.ackSeq === current.journalLength ? current : null;
     }, 30_000, 'delivery to the server');
     const local = JSON.parse((await cli(AGENT_CLI, ['status', '--state', stateDir, '--json'])).stdout);
-    expect(local.status.enforcement).toEqual({ state: 'enforced', verifiedOnRealOs: false });
+    expect(local.status.enforcement).toEqual({ state: 'enforced', verifiedOnRealOs: true });
     const held = await adminEvents(dataDir, server.url, status.deviceId!);
     const decision = (key: string) => held.filter((entry) => entry.data.key === key && 'decision' in entry.data).at(-1);
     expect(decision('1-1')).toMatchObject({ type: 'device.allowed', data: { rule: { label: 'keyboard / mouse' } } });
