@@ -1,28 +1,16 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiPaths, EnrollResponseSchema, EventsBatchResponseSchema } from '../../shared/api.js';
 import { runCli, type CliIo } from '../../server/cli-commands.js';
+import { SERVER_CLI, cli as runBuiltCli } from '../helpers/processes.js';
 import { DATABASE_FILE } from '../../server/sqlite-store.js';
 import { bootServer, enrolDevice, hostFacts, journal, makeTempDir, postJson, type TestServer } from './helpers.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/server/cli.js');
-const run = promisify(execFile);
-
-/** Runs the built CLI to completion; never throws on a non-zero exit. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') throw error;
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+/** Runs the built server CLI to completion (the shared process helper: never throws on a non-zero exit). */
+const cli = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => runBuiltCli(SERVER_CLI, args);
 
 /** Resolves with the first stdout line matching `pattern`, or rejects if the process exits first. */
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
@@ -56,7 +44,7 @@ describe('sekimori-server as a process', () => {
   beforeAll(async () => {
     root = await makeTempDir();
     dataDir = path.join(root, 'data');
-    server = spawn(process.execPath, [CLI, 'start', '--data', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(process.execPath, [SERVER_CLI, 'start', '--data', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     server.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     server.stderr?.resume();
     // Both lines: the URL line (which scripts parse) comes first, the data directory second.

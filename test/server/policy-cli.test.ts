@@ -1,28 +1,16 @@
 import crypto from 'node:crypto';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiPaths, HeartbeatResponseSchema, SignedPolicySchema } from '../../shared/api.js';
 import { runCli, type CliIo } from '../../server/cli-commands.js';
+import { SERVER_CLI, cli as runBuiltCli } from '../helpers/processes.js';
 import { createServer } from '../../server/app.js';
 import { POLICY_KEY_FILE } from '../../server/policy-key.js';
 import { agentStatus, bootServer, enrolDevice, makeTempDir, policyBody, postJson, type TestServer } from './helpers.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/server/cli.js');
-const run = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') throw error;
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+/** Runs the built server CLI to completion (the shared process helper: never throws on a non-zero exit). */
+const cli = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => runBuiltCli(SERVER_CLI, args);
 
 describe('sekimori-server policy set / show', () => {
   let server: TestServer;
