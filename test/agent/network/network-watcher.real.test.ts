@@ -4,15 +4,17 @@ import net from 'node:net';
 import path from 'node:path';
 import winston from 'winston';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal } from '../../../agent/journal/journal.js';
 import { parseNetworkSettings, type NetworkSettingsInput } from '../../../agent/network/network-settings.js';
 import { NetworkWatcher } from '../../../agent/network/network-watcher.js';
 import { ProcNetReader } from '../../../agent/network/proc-net.js';
 import { NodeCommandRunner } from '../../../agent/platform/command-runner.js';
 import { useTempDirs } from '../../helpers/temp-dir.js';
+import type { Journal } from '../../../agent/journal/journal.js';
+import { useJournals } from '../../helpers/journals.js';
 
 /** Against the REAL /proc/net and /sys/class/net of this machine (Linux only). */
 const tempDir = useTempDirs();
+const openJournal = useJournals();
 const silent = winston.createLogger({ silent: true });
 const linux = process.platform === 'linux';
 const INTERVAL_MS = 200;
@@ -25,7 +27,7 @@ afterEach(async () => {
 async function realWatcher(input: NetworkSettingsInput): Promise<{ watcher: NetworkWatcher; journal: Journal }> {
   const parsed = parseNetworkSettings(input);
   if (!parsed.ok) throw new Error(parsed.error.message);
-  const { journal } = await Journal.open(path.join(await tempDir(), 'journal.jsonl'));
+  const { journal } = await openJournal(path.join(await tempDir(), 'journal.jsonl'));
   const watcher = new NetworkWatcher({
     reader: new ProcNetReader(),
     journal,

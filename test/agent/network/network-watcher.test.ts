@@ -1,15 +1,16 @@
 import path from 'node:path';
 import winston from 'winston';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal } from '../../../agent/journal/journal.js';
 import { parseNetworkSettings, settingsFromPolicy, type NetworkSettings, type NetworkSettingsInput } from '../../../agent/network/network-settings.js';
 import { NetworkWatcher } from '../../../agent/network/network-watcher.js';
 import { ProcNetReader } from '../../../agent/network/proc-net.js';
 import { FakeCommandRunner } from '../../fakes/fake-command-runner.js';
 import { useTempDirs } from '../../helpers/temp-dir.js';
 import { FakeProc, ROUTE_HEADER, TCP6_HEADER, TCP_HEADER, UDP_HEADER, port, tcpLine, udpLine, v4hex, v6hex } from './fake-proc.js';
+import { useJournals } from '../../helpers/journals.js';
 
 const tempDir = useTempDirs();
+const openJournal = useJournals();
 const silent = winston.createLogger({ silent: true });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- journal data is free-form JSON; assertions read into it
@@ -45,7 +46,7 @@ async function makeRig(initial: NetworkSettings = settings(), prepare?: (fake: F
   await fake.addInterface({ name: 'eth0' });
   await fake.setTable('route', ROUTE_HEADER, ['eth0\t0000140A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0']);
   if (prepare) await prepare(fake);
-  const { journal } = await Journal.open(path.join(dir, 'journal.jsonl'));
+  const { journal } = await openJournal(path.join(dir, 'journal.jsonl'));
   const commands = new FakeCommandRunner();
   const locks: string[] = [];
   const current = { settings: initial };
@@ -304,7 +305,7 @@ describe('NetworkWatcher (fake /proc)', () => {
   it('journals at most maxEventsPerCheck violations per check and the rest at the next checks, none lost', async () => {
     const dir = await tempDir();
     const fake = await FakeProc.create(dir);
-    const { journal } = await Journal.open(path.join(dir, 'journal.jsonl'));
+    const { journal } = await openJournal(path.join(dir, 'journal.jsonl'));
     const watcher = new NetworkWatcher({
       reader: new ProcNetReader({ procRoot: fake.procRoot, sysRoot: fake.sysRoot }),
       journal,
@@ -328,7 +329,7 @@ describe('NetworkWatcher (fake /proc)', () => {
   it('keeps checking on its interval after start, and stops on dispose', async () => {
     const dir = await tempDir();
     const fake = await FakeProc.create(dir);
-    const { journal } = await Journal.open(path.join(dir, 'journal.jsonl'));
+    const { journal } = await openJournal(path.join(dir, 'journal.jsonl'));
     const watcher = new NetworkWatcher({
       reader: new ProcNetReader({ procRoot: fake.procRoot, sysRoot: fake.sysRoot }),
       journal,
