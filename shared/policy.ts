@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 import { err, ok, type Result } from './result.js';
 import { MAX_RULE_LENGTH, parseMatcher, parseRule, type Matcher, type Rule, type RuleError, type RuleResult } from './usb-rules/index.js';
 
@@ -55,13 +56,31 @@ export const LockPolicySchema = z.strictObject({
   offlineDays: z.int().min(0).max(365),
 });
 
-/** IPv4 or IPv6 CIDR, loosely shaped here; the network issue checks ranges precisely. */
-const cidr = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/, 'must be a CIDR such as 10.20.0.0/16');
+/** IPv4 or IPv6 CIDR, checked precisely (`10.0.0.1/8` is refused: host bits set). */
+const cidr = z.string().max(100).superRefine((text, context) => {
+  const parsed = parseCidr(text);
+  if (!parsed.ok) context.addIssue({ code: 'custom', message: `must be a CIDR such as 10.20.0.0/16: ${parsed.error.message}` });
+});
+
+/** Interface names as the OS shows them, or a prefix ending in `*` (`veth*`). */
+const interfaceName = z.string().regex(/^[A-Za-z0-9_.:@-]{1,32}\*?$/, 'must be an interface name or a prefix ending in *');
 
 export const NetworkPolicySchema = z.strictObject({
   /** Address ranges of the tier; an empty list means no range check. */
   allowedCidrs: z.array(cidr).max(1_000),
-  onViolation: z.enum(['alert', 'block']),
+  /**
+   * What a violation does besides being journaled: `alert` only, `alert-lock` locks the terminal,
+   * `alert-disable` takes the interface down. `block` is the older name of `alert-disable`.
+   */
+  onViolation: z.enum(['alert', 'alert-lock', 'alert-disable', 'block']),
+  /** `address:port` pairs allowed outside the ranges (`10.0.0.5:443`, `[2001:db8::1]:443`, `10.9.0.0/24:53`). */
+  allowedEndpoints: z.array(z.string().max(120)).max(1_000).optional(),
+  /** False: any default route is a violation (a tier that must not reach beyond its networks). */
+  defaultRouteAllowed: z.boolean().optional(),
+  /** Interfaces that may appear at any time without a violation. */
+  allowedInterfaces: z.array(interfaceName).max(100).optional(),
+  /** Interfaces `alert-disable` must never take down (the terminal's own network card). */
+  protectedInterfaces: z.array(interfaceName).max(100).optional(),
 });
 
 export const ReportPolicySchema = z.strictObject({

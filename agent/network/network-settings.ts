@@ -1,10 +1,11 @@
 import { contains, formatCidr, parseCidr, type Cidr, type IpAddress } from '../../shared/cidr.js';
 import { err, ok, type Result } from '../../shared/result.js';
+import type { Policy } from '../../shared/policy.js';
 
 /**
- * What the network watcher enforces, parsed once from the policy. The policy schema today carries
- * only `network.allowedCidrs` and `onViolation: 'alert' | 'block'`; the other fields here are what
- * issue 7 asks for and the lead adds to `shared/policy.ts` (see agent/network/README.md).
+ * What the network watcher enforces, parsed once from the policy's `network` section
+ * (`shared/policy.ts`: ranges, action, allowed endpoints, default route, allowed and protected
+ * interfaces), plus what the agent adds (its own server endpoint).
  */
 
 /** What happens after a violation is journaled. */
@@ -92,14 +93,19 @@ export function parseNetworkSettings(input: NetworkSettingsInput): Result<Networ
  * until the schema names the three actions. Audit mode follows the policy's `mode`.
  */
 export function settingsFromPolicy(
-  network: { readonly allowedCidrs: readonly string[]; readonly onViolation: 'alert' | 'block' },
+  network: Policy['network'],
   mode: 'enforce' | 'audit',
   extra: Omit<NetworkSettingsInput, 'allowedCidrs' | 'onViolation' | 'audit'> = {},
 ): Result<NetworkSettings, NetworkSettingsErrorCode> {
   return parseNetworkSettings({
     ...extra,
     allowedCidrs: network.allowedCidrs,
-    onViolation: network.onViolation === 'block' ? 'alert-disable' : 'alert',
+    // `block` is the policy's older name for taking the interface down.
+    onViolation: network.onViolation === 'block' ? 'alert-disable' : network.onViolation,
+    allowedEndpoints: [...(network.allowedEndpoints ?? []), ...(extra.allowedEndpoints ?? [])],
+    defaultRouteAllowed: network.defaultRouteAllowed ?? extra.defaultRouteAllowed,
+    allowedInterfaces: [...(network.allowedInterfaces ?? []), ...(extra.allowedInterfaces ?? [])],
+    protectedInterfaces: [...(network.protectedInterfaces ?? []), ...(extra.protectedInterfaces ?? [])],
     audit: mode === 'audit',
   });
 }
