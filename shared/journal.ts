@@ -115,6 +115,9 @@ function encodeFields(dataJson: string, hash: string | null, e: { prev: string; 
   return `{"data":${dataJson}${hashMember},"prev":"${e.prev}","seq":${e.seq},"time":${jsonString(e.time)},"type":${jsonString(e.type)},"tz":${jsonString(e.tz)}}`;
 }
 
+/** Length of `{"data":`, where every encoding of an entry starts. */
+const DATA_PREFIX_LENGTH = '{"data":'.length;
+
 /** JSON string literal; skips JSON.stringify for the plain ASCII that time, type and tz always are. */
 function jsonString(text: string): string {
   return PLAIN_ASCII.test(text) ? `"${text}"` : JSON.stringify(text);
@@ -148,9 +151,12 @@ export function chainEntry(
   const data = encodeEventData(event.data);
   if (!data.ok) throw new TypeError(`bad event data: ${data.message}`);
   const fields = { prev: head.hash, seq: head.seq + 1, time: event.time, type: event.type, tz: event.tz };
-  const hash = sha256Hex(encodeFields(data.json, null, fields));
+  const unhashed = encodeFields(data.json, null, fields);
+  const hash = sha256Hex(unhashed);
   const entry: JournalEntry = { seq: fields.seq, time: fields.time, tz: fields.tz, type: fields.type, data: event.data as JournalEntry['data'], prev: fields.prev, hash };
-  return { entry, line: encodeFields(data.json, hash, fields) };
+  // The line is the unhashed encoding with the hash member spliced in after `{"data":…` (keys sorted).
+  const cut = DATA_PREFIX_LENGTH + data.json.length;
+  return { entry, line: `${unhashed.slice(0, cut)},"hash":"${hash}"${unhashed.slice(cut)}` };
 }
 
 export type ChainBreak = 'bad-seq' | 'bad-prev' | 'bad-hash';
