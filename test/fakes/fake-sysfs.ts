@@ -148,8 +148,20 @@ export class FakeSysfs {
     this.devices.delete(name);
   }
 
-  /** Plays the kernel's reaction to what was written to `authorized` and `remove` since the last call. */
-  async syncKernel(): Promise<void> {
+  private syncing: Promise<void> = Promise.resolve();
+
+  /**
+   * Plays the kernel's reaction to what was written to `authorized` and `remove` since the last call.
+   * Calls are serialised, as the kernel serialises them: a test's own call and the `runKernel()`
+   * loop must not both configure one device (regression: a second disk appeared, flaking tests).
+   */
+  syncKernel(): Promise<void> {
+    const pass = this.syncing.then(() => this.syncOnce());
+    this.syncing = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async syncOnce(): Promise<void> {
     const names = [...this.devices.keys()].sort((a, b) => a.length - b.length || a.localeCompare(b));
     for (const name of names) {
       const device = this.devices.get(name);
@@ -335,6 +347,9 @@ async function readText(file: string): Promise<string | null> {
 /** Rewrites an attribute the way the kernel prints it back (`0` written → `0\n` read). */
 async function normalize(file: string): Promise<string | null> {
   const value = await readText(file);
-  if (value !== null) await fs.writeFile(file, `${value}\n`);
+  // An empty file is a writer caught between its O_TRUNC and its write (a real sysfs attribute has
+  // no such moment): leave it alone, or rewriting it would erase the value being written.
+  // Regression: the fake kernel once turned an agent's `authorized=1` into an empty file.
+  if (value !== null && value !== '') await fs.writeFile(file, `${value}\n`);
   return value;
 }
