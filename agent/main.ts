@@ -134,11 +134,17 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     await network.start();
   }
 
-  // A new policy re-decides every present device; the trusted clock is kept for the next start.
+  // A new policy re-decides every present device. The trusted clock is kept for the next start,
+  // once a minute and at stop: an fsynced write on every tick would cost I/O for nothing.
+  let clockSavedAt = 0;
+  const saveClock = (): Promise<void> => {
+    clockSavedAt = Date.now();
+    return writeJsonFileAtomic(paths.clock, clock.state());
+  };
   const policyTimer = setInterval(() => {
     void (async () => {
       if ((await policies.refresh()) && deviceControl) await deviceControl.policyChanged();
-      await writeJsonFileAtomic(paths.clock, clock.state());
+      if (Date.now() - clockSavedAt >= 60_000) await saveClock();
     })().catch((error: unknown) => options.logger.error('policy refresh failed', { error: String(error) }));
   }, config?.usb?.reconcileMs ?? 3000);
 
@@ -193,6 +199,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     stop(reason: string): Promise<void> {
       stopping ??= (async () => {
         clearInterval(policyTimer);
+        await saveClock().catch((error: unknown) => options.logger.error('could not save the trusted clock', { error: String(error) }));
         await network?.dispose();
         await ipc.close();
         await deviceControl?.dispose();
