@@ -40,24 +40,13 @@ export class Qmp {
   }
 
   /** Connects (retrying while QEMU creates the socket), reads the greeting and enters command mode. */
-  static async connect(socketPath: string, timeoutMs = 10_000): Promise<Qmp> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const candidate = net.connect(socketPath);
-          candidate.once('connect', () => resolve(candidate));
-          candidate.once('error', reject);
-        });
-        const qmp = new Qmp(socket);
-        await qmp.greeting();
-        await qmp.execute('qmp_capabilities');
-        return qmp;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`cannot connect to QMP at ${socketPath}: ${String(error)}`);
-        await sleep(50);
-      }
-    }
+  static connect(socketPath: string, timeoutMs = 10_000): Promise<Qmp> {
+    return connectWithRetry(socketPath, timeoutMs, 'QMP', async (socket) => {
+      const qmp = new Qmp(socket);
+      await qmp.greeting();
+      await qmp.execute('qmp_capabilities');
+      return qmp;
+    });
   }
 
   private greetingResolve: (() => void) | null = null;
@@ -128,5 +117,26 @@ export class Qmp {
 
   close(): void {
     this.socket.destroy();
+  }
+}
+
+/**
+ * Connects to a Unix socket QEMU is still creating and runs `setup` on it, retrying both every 50 ms
+ * until `timeoutMs`; the error names `what` (QMP, the guest channel).
+ */
+export async function connectWithRetry<T>(socketPath: string, timeoutMs: number, what: string, setup: (socket: net.Socket) => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const candidate = net.connect(socketPath);
+        candidate.once('connect', () => resolve(candidate));
+        candidate.once('error', reject);
+      });
+      return await setup(socket);
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`cannot connect to ${what} at ${socketPath}: ${String(error)}`);
+      await sleep(50);
+    }
   }
 }

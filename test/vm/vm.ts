@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Qmp } from './qmp.js';
+import { Qmp, connectWithRetry } from './qmp.js';
 
 const run = promisify(execFile);
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -55,21 +55,8 @@ export class GuestShell {
     socket.on('error', () => undefined);
   }
 
-  static async connect(socketPath: string, timeoutMs = 10_000): Promise<GuestShell> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const candidate = net.connect(socketPath);
-          candidate.once('connect', () => resolve(candidate));
-          candidate.once('error', reject);
-        });
-        return new GuestShell(socket);
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`cannot connect to the guest channel ${socketPath}: ${String(error)}`);
-        await sleep(50);
-      }
-    }
+  static connect(socketPath: string, timeoutMs = 10_000): Promise<GuestShell> {
+    return connectWithRetry(socketPath, timeoutMs, 'the guest channel', (socket) => Promise.resolve(new GuestShell(socket)));
   }
 
   private parse(): void {
