@@ -2,23 +2,28 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { MAX_BODY_BYTES } from '../shared/api.js';
 import { systemClock, type Clock } from './clock.js';
 import { loadOrCreateAdminToken, prepareDataDir } from './data-dir.js';
+import { loadOrCreateDataKey, type DataKey } from './data-key.js';
 import { apiErrorBody, toApiError } from './http/api-error.js';
 import { limitJsonDepth } from './http/json-depth.js';
 import { zodSerializerCompiler, zodValidatorCompiler } from './http/zod-schemas.js';
 import { loadOrCreatePolicyKey, type PolicySigningKey } from './policy-key.js';
+import { adminCommandRoutes } from './routes/admin-commands.js';
 import { adminPolicyRoutes } from './routes/admin-policies.js';
+import { adminRecoveryRoutes } from './routes/admin-recovery.js';
+import { adminUserRoutes } from './routes/admin-users.js';
 import { adminRoutes } from './routes/admin.js';
 import { enrollRoutes } from './routes/enroll.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { heartbeatRoutes } from './routes/heartbeat.js';
 import { policyRoutes } from './routes/policy.js';
+import { userCredentialRoutes } from './routes/user-credentials.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 import { serverVersion } from './version.js';
 
 export interface ServerOptions {
-  /** Holds `sekimori.db`, `admin-token` and `policy-signing-key.pem`; created with mode 0700 when missing. */
+  /** Holds `sekimori.db`, `admin-token`, `policy-signing-key.pem` and `data-encryption-key`; created with mode 0700 when missing. */
   readonly dataDir: string;
   /**
    * Request and error logging. Absent or false: none (tests). True: fastify's own JSON logger on
@@ -46,8 +51,9 @@ export interface SekimoriServer {
 const REQUEST_TIMEOUT_MS = 60_000;
 
 /**
- * Builds the server: data directory, admin token, policy-signing key, SQLite store, and a fastify
- * app with one plugin per concern (health, enroll, heartbeat, events, policy, admin, admin policies).
+ * Builds the server: data directory, admin token, policy-signing key, data-encryption key, SQLite
+ * store, and a fastify app with one plugin per concern (health, enroll, heartbeat, events, policy,
+ * user credentials, admin, admin policies, admin recovery and trail, admin commands, admin users).
  *
  * Error contract: every error answer has the `ApiErrorSchema` shape — malformed JSON 400
  * `invalid-json`; a body that fails its schema (wrong types, unknown fields) 400 `bad-request`
@@ -62,11 +68,12 @@ export async function createServer(options: ServerOptions): Promise<SekimoriServ
   prepareDataDir(options.dataDir);
   const adminToken = loadOrCreateAdminToken(options.dataDir);
   const policyKey = loadOrCreatePolicyKey(options.dataDir);
+  const dataKey = loadOrCreateDataKey(options.dataDir);
   const store = SqliteStore.open(options.dataDir, { create: true });
 
   let app: FastifyInstance;
   try {
-    app = await buildApp({ store, adminToken: adminToken.token, policyKey, clock }, options.logger);
+    app = await buildApp({ store, adminToken: adminToken.token, policyKey, dataKey, clock }, options.logger);
   } catch (error) {
     await store.close();
     throw error;
@@ -89,10 +96,11 @@ interface AppDeps {
   readonly store: Store;
   readonly adminToken: string;
   readonly policyKey: PolicySigningKey;
+  readonly dataKey: DataKey;
   readonly clock: Clock;
 }
 
-async function buildApp({ store, adminToken, policyKey, clock }: AppDeps, logger: ServerOptions['logger']): Promise<FastifyInstance> {
+async function buildApp({ store, adminToken, policyKey, dataKey, clock }: AppDeps, logger: ServerOptions['logger']): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: MAX_BODY_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -101,12 +109,16 @@ async function buildApp({ store, adminToken, policyKey, clock }: AppDeps, logger
   try {
     configure(app);
     await app.register(healthRoutes, { version: serverVersion() });
-    await app.register(enrollRoutes, { store, clock, policyPublicKey: policyKey.publicKeyBase64 });
-    await app.register(heartbeatRoutes, { store, clock });
+    await app.register(enrollRoutes, { store, clock, policyPublicKey: policyKey.publicKeyBase64, dataKey });
+    await app.register(heartbeatRoutes, { store, clock, dataKey });
     await app.register(eventsRoutes, { store, clock });
     await app.register(policyRoutes, { store });
+    await app.register(userCredentialRoutes, { store, clock, dataKey });
     await app.register(adminRoutes, { store, adminToken });
     await app.register(adminPolicyRoutes, { store, adminToken, policyKey, clock });
+    await app.register(adminRecoveryRoutes, { store, adminToken, dataKey, clock });
+    await app.register(adminCommandRoutes, { store, adminToken, clock });
+    await app.register(adminUserRoutes, { store, adminToken, clock });
     await app.ready();
     return app;
   } catch (error) {

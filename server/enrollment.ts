@@ -2,6 +2,8 @@ import type { EnrollRequest, EnrollResponse } from '../shared/api.js';
 import { err, ok, type Result } from '../shared/result.js';
 import { newDeviceCredential } from './credentials.js';
 import { randomBase64Url, sha256Hex } from './crypto.js';
+import type { DataKey } from './data-key.js';
+import { deviceRecoveryTag, newSealedRecoveryKey } from './recovery.js';
 import type { Store } from './store.js';
 
 /**
@@ -36,16 +38,18 @@ export async function issueEnrollmentToken(store: Store, ttlHours: number, now: 
 /**
  * Enrols a device: spends the token and creates a device with a fresh random id (never derived
  * from the hardware id, so cloned PCs become distinct devices) and credential, and hands it the
- * policy-signing public key to pin (`policyPublicKey`, SPKI DER base64).
+ * policy-signing public key to pin (`policyPublicKey`, SPKI DER base64) and its first
+ * administrator-recovery key (32 random bytes, epoch 0; stored sealed under `dataKey`).
  * Fails with `token-invalid` for an unknown, used or expired token.
  */
 export async function enrollDevice(
   store: Store,
   request: EnrollRequest,
   now: Date,
-  policyPublicKey: string,
+  keys: { readonly policyPublicKey: string; readonly dataKey: DataKey },
 ): Promise<Result<EnrollResponse, 'token-invalid'>> {
   const { deviceId, credential } = newDeviceCredential();
+  const recovery = newSealedRecoveryKey(keys.dataKey, deviceId, 0, now.toISOString());
   const enrolled = await store.enrollDevice(sha256Hex(request.token), {
     id: deviceId,
     hostname: request.host.hostname,
@@ -55,7 +59,16 @@ export async function enrollDevice(
     agentVersion: request.host.agentVersion,
     credentialHash: sha256Hex(credential),
     enrolledAt: now.toISOString(),
+    recoveryTag: deviceRecoveryTag(deviceId),
+    recoveryKey: recovery.sealed,
   });
   if (!enrolled) return err('token-invalid', 'enrolment token unknown, already used or expired');
-  return ok({ deviceId, credential, serverTime: now.toISOString(), policyPublicKey });
+  return ok({
+    deviceId,
+    credential,
+    serverTime: now.toISOString(),
+    policyPublicKey: keys.policyPublicKey,
+    recoveryKey: recovery.key.toString('base64'),
+    recoveryKeyEpoch: recovery.sealed.epoch,
+  });
 }

@@ -13,7 +13,21 @@ import winston from 'winston';
 export const REDACTED = '[redacted]';
 
 /** Field names (lower-cased) whose values are secrets. */
-const SECRET_FIELDS = new Set(['authorization', 'cookie', 'credential', 'token', 'admintoken', 'secret', 'password']);
+const SECRET_FIELDS = new Set([
+  'authorization',
+  'cookie',
+  'credential',
+  'token',
+  'admintoken',
+  'secret',
+  'password',
+  // Factors and recovery keys (roaming credentials, set-recovery-key commands, recovery responses).
+  'pin',
+  'totpsecret',
+  'recoverykey',
+  'key',
+  'response',
+]);
 
 /** Deepest nesting the redactor walks; deeper values are replaced rather than risked. */
 const MAX_REDACT_DEPTH = 8;

@@ -100,6 +100,81 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN tier TEXT CHECK (tier IN ('mynumber', 'lgwan', 'internet'));
     `,
   },
+  {
+    version: 4,
+    name: 'commands, administrator recovery keys (sealed), roaming user credentials (sealed), admin audit trail',
+    // Secrets are stored only sealed (AES-256-GCM, server/data-key.ts): recovery_keys.sealed_key,
+    // user_credentials.sealed_bundle. commands.params_json never holds one.
+    sql: `
+      -- The 6-digit device tag of recovery challenges; NULL for devices enrolled before this version
+      -- until the server gives them a key.
+      ALTER TABLE devices ADD COLUMN recovery_tag TEXT;
+      CREATE INDEX devices_by_recovery_tag ON devices (recovery_tag) WHERE recovery_tag IS NOT NULL;
+      CREATE INDEX devices_by_tier ON devices (tier);
+
+      -- seq: creation order (delivery order); id: what the agent acknowledges.
+      CREATE TABLE commands (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        type TEXT NOT NULL,
+        params_json TEXT,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        delivered_at TEXT,
+        acked_at TEXT,
+        ok INTEGER CHECK (ok IN (0, 1)),
+        detail TEXT,
+        cancelled_at TEXT
+      ) STRICT;
+      CREATE INDEX commands_by_device ON commands (device_id, seq);
+      CREATE INDEX commands_open_by_device ON commands (device_id, seq) WHERE acked_at IS NULL AND cancelled_at IS NULL;
+
+      -- At most one current and one pending key per device; a pending key names its command.
+      CREATE TABLE recovery_keys (
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        slot TEXT NOT NULL CHECK (slot IN ('current', 'pending')),
+        epoch INTEGER NOT NULL CHECK (epoch >= 0),
+        sealed_key TEXT NOT NULL,
+        command_id TEXT REFERENCES commands(id),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, slot),
+        CHECK ((slot = 'pending') = (command_id IS NOT NULL))
+      ) STRICT, WITHOUT ROWID;
+
+      -- No foreign key on device_id: the trail outlives what it names.
+      CREATE TABLE admin_actions (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        device_id TEXT,
+        user_name TEXT,
+        detail_json TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE user_credentials (
+        tier TEXT NOT NULL CHECK (tier IN ('mynumber', 'lgwan', 'internet')),
+        user_name TEXT NOT NULL,
+        sealed_bundle TEXT NOT NULL,
+        enrolled_at TEXT NOT NULL,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        PRIMARY KEY (tier, user_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX user_credentials_by_device ON user_credentials (device_id);
+
+      -- Who used which terminal (uploaded or fetched a bundle there): recovery lists them.
+      CREATE TABLE device_users (
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        user_name TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('enrolled', 'fetched')),
+        first_seen_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, user_name)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX device_users_by_user ON device_users (user_name);
+    `,
+  },
 ];
 
 /** What `migrate` did. */

@@ -1,8 +1,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { DataDirError } from './data-dir.js';
-import { randomHex } from './crypto.js';
+import { createKeyFileIfAbsent, readKeyFile } from './key-file.js';
 
 /**
  * The server's Ed25519 policy-signing key (DESIGN.md §5). Generated at first start, kept in the
@@ -31,11 +30,16 @@ export interface PolicySigningKey {
  */
 export function loadOrCreatePolicyKey(dir: string): PolicySigningKey {
   const file = path.join(dir, POLICY_KEY_FILE);
-  createKeyFileIfAbsent(dir, file);
+  createKeyFileIfAbsent(
+    dir,
+    POLICY_KEY_FILE,
+    () => crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }),
+    'policy signing key',
+  );
+  const pem = readKeyFile(dir, POLICY_KEY_FILE, 'policy signing key').toString('utf8');
   let privateKey: KeyObject;
   try {
-    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
-    privateKey = crypto.createPrivateKey({ key: fs.readFileSync(file, 'utf8'), format: 'pem' });
+    privateKey = crypto.createPrivateKey({ key: pem, format: 'pem' });
   } catch (error) {
     // The message of a key parse error does not carry key material.
     throw new DataDirError(`cannot read policy signing key ${file}: ${(error as Error).message}`, { cause: error });
@@ -44,30 +48,6 @@ export function loadOrCreatePolicyKey(dir: string): PolicySigningKey {
     throw new DataDirError(`policy signing key ${file} is not an Ed25519 key (found ${String(privateKey.asymmetricKeyType)})`);
   }
   return signingKey(privateKey);
-}
-
-function createKeyFileIfAbsent(dir: string, file: string): void {
-  if (fs.existsSync(file)) return;
-  const { privateKey } = crypto.generateKeyPairSync('ed25519');
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' });
-  const temporary = path.join(dir, `.${POLICY_KEY_FILE}.${randomHex(8)}.tmp`);
-  try {
-    const fd = fs.openSync(temporary, 'wx', 0o600);
-    try {
-      fs.writeFileSync(fd, pem);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.linkSync(temporary, file);
-  } catch (error) {
-    // EEXIST: another process (server or CLI) created the key first; use theirs.
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new DataDirError(`cannot create policy signing key ${file}: ${(error as Error).message}`, { cause: error });
-    }
-  } finally {
-    fs.rmSync(temporary, { force: true });
-  }
 }
 
 function signingKey(privateKey: KeyObject): PolicySigningKey {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { AgentStatus, DeviceSummary } from '../shared/api.js';
+import type { AgentStatus, CommandAck, CommandState, DeviceSummary } from '../shared/api.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { GENESIS_HASH, type JournalEntry } from '../shared/journal.js';
 import { TierSchema, type Tier } from '../shared/policy.js';
@@ -15,12 +15,22 @@ import {
   type AppendOutcome,
   type ChainHead,
   type ChainRejection,
+  type DeviceRecoveryKeys,
   type EnrollmentTokenRecord,
+  type NewAdminAction,
+  type NewCommand,
   type NewDevice,
   type PolicyHead,
+  type RecoveryCandidate,
+  type SealedRecoveryKey,
   type Store,
+  type StoredAdminAction,
+  type StoredCommand,
   type StoredPolicy,
   type TamperRecord,
+  type UserCredentialsRecord,
+  type UserCredentialsSummary,
+  type UserResetRequest,
 } from './store.js';
 
 /** The database file inside the data directory. */
@@ -87,6 +97,57 @@ interface PolicyRow extends PolicyHeadRow {
   signature: string;
 }
 
+interface CommandRow {
+  id: string;
+  device_id: string;
+  type: string;
+  params_json: string | null;
+  created_at: string;
+  created_by: string;
+  delivered_at: string | null;
+  acked_at: string | null;
+  ok: number | null;
+  detail: string | null;
+  cancelled_at: string | null;
+}
+
+interface RecoveryKeyRow {
+  slot: string;
+  epoch: number;
+  sealed_key: string;
+  command_id: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+interface AdminActionRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  device_id: string | null;
+  user_name: string | null;
+  detail_json: string;
+}
+
+interface UserCredentialsRow {
+  tier: string;
+  user_name: string;
+  sealed_bundle: string;
+  enrolled_at: string;
+  device_id: string;
+}
+
+const COMMAND_COLUMNS = 'id, device_id, type, params_json, created_at, created_by, delivered_at, acked_at, ok, detail, cancelled_at';
+
+interface UserCredentialsSummaryRow {
+  tier: string;
+  user_name: string;
+  enrolled_at: string;
+  device_id: string;
+  hostname: string;
+}
+
 interface TamperRow {
   kind: string;
   seq: number;
@@ -117,9 +178,101 @@ export class SqliteStore implements Store {
         'UPDATE enrollment_tokens SET used_at = @now WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @now',
       ),
       markTokenUser: db.prepare<[string, string]>('UPDATE enrollment_tokens SET used_by_device = ? WHERE token_hash = ?'),
-      insertDevice: db.prepare<NewDevice & { genesis: string }>(
-        `INSERT INTO devices (id, hostname, os, arch, hardware_id, agent_version, credential_hash, enrolled_at, ack_seq, ack_hash)
-         VALUES (@id, @hostname, @os, @arch, @hardwareId, @agentVersion, @credentialHash, @enrolledAt, 0, @genesis)`,
+      insertDevice: db.prepare<Omit<NewDevice, 'recoveryKey'> & { genesis: string }>(
+        `INSERT INTO devices (id, hostname, os, arch, hardware_id, agent_version, credential_hash, enrolled_at, ack_seq, ack_hash, recovery_tag)
+         VALUES (@id, @hostname, @os, @arch, @hardwareId, @agentVersion, @credentialHash, @enrolledAt, 0, @genesis, @recoveryTag)`,
+      ),
+      insertRecoveryKey: db.prepare<{ deviceId: string; slot: string; epoch: number; sealedKey: string; commandId: string | null; createdAt: string }>(
+        `INSERT INTO recovery_keys (device_id, slot, epoch, sealed_key, command_id, created_at)
+         VALUES (@deviceId, @slot, @epoch, @sealedKey, @commandId, @createdAt)`,
+      ),
+      recoveryKeys: db.prepare<[string], RecoveryKeyRow>(
+        `SELECT k.slot, k.epoch, k.sealed_key, k.command_id, k.created_at, c.delivered_at
+         FROM recovery_keys k LEFT JOIN commands c ON c.id = k.command_id WHERE k.device_id = ?`,
+      ),
+      deviceExists: db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE id = ?'),
+      advanceRecoveryKey: db.prepare<{ deviceId: string; fromEpoch: number; epoch: number; sealedKey: string; createdAt: string }>(
+        `UPDATE recovery_keys SET epoch = @epoch, sealed_key = @sealedKey, created_at = @createdAt
+         WHERE device_id = @deviceId AND slot = 'current' AND epoch = @fromEpoch`,
+      ),
+      pendingRecoveryKey: db.prepare<[string], { command_id: string }>(
+        "SELECT command_id FROM recovery_keys WHERE device_id = ? AND slot = 'pending'",
+      ),
+      deleteRecoveryKey: db.prepare<[string, string]>('DELETE FROM recovery_keys WHERE device_id = ? AND slot = ?'),
+      promotePendingKey: db.prepare<[string]>(
+        "UPDATE recovery_keys SET slot = 'current', command_id = NULL WHERE device_id = ? AND slot = 'pending'",
+      ),
+      setRecoveryTag: db.prepare<[string, string]>('UPDATE devices SET recovery_tag = ? WHERE id = ? AND recovery_tag IS NULL'),
+      devicesByRecoveryTag: db.prepare<[string], { id: string; hostname: string }>(
+        'SELECT id, hostname FROM devices WHERE recovery_tag = ? ORDER BY enrolled_at, id',
+      ),
+      knownUsers: db.prepare<{ deviceId: string; limit: number }, { user_name: string }>(
+        `SELECT user_name FROM (
+           SELECT user_name FROM device_users WHERE device_id = @deviceId
+           UNION
+           SELECT user_name FROM user_credentials WHERE device_id = @deviceId
+           UNION
+           SELECT json_extract(data_json, '$.user') FROM events
+           WHERE device_id = @deviceId AND (type LIKE 'auth.%' OR type LIKE 'lock.%') AND json_type(data_json, '$.user') = 'text'
+         ) ORDER BY user_name LIMIT @limit`,
+      ),
+      insertCommand: db.prepare<{ id: string; deviceId: string; type: string; paramsJson: string | null; createdAt: string; createdBy: string }>(
+        `INSERT INTO commands (id, device_id, type, params_json, created_at, created_by)
+         VALUES (@id, @deviceId, @type, @paramsJson, @createdAt, @createdBy)`,
+      ),
+      openCommands: db.prepare<[string, number], CommandRow>(
+        `SELECT ${COMMAND_COLUMNS} FROM commands
+         WHERE device_id = ? AND acked_at IS NULL AND cancelled_at IS NULL ORDER BY seq LIMIT ?`,
+      ),
+      markDelivered: db.prepare<[string, string]>('UPDATE commands SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL'),
+      ackCommand: db.prepare<{ id: string; deviceId: string; at: string; ok: number; detail: string | null }, CommandRow>(
+        `UPDATE commands SET acked_at = @at, ok = @ok, detail = @detail
+         WHERE id = @id AND device_id = @deviceId AND acked_at IS NULL AND cancelled_at IS NULL
+         RETURNING ${COMMAND_COLUMNS}`,
+      ),
+      cancelCommand: db.prepare<[string, string]>('UPDATE commands SET cancelled_at = ? WHERE id = ? AND acked_at IS NULL AND cancelled_at IS NULL'),
+      listCommands: db.prepare<[string, number], CommandRow>(
+        `SELECT ${COMMAND_COLUMNS} FROM commands WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      insertAdminAction: db.prepare<{ at: string; actor: string; action: string; deviceId: string | null; user: string | null; detailJson: string }>(
+        `INSERT INTO admin_actions (at, actor, action, device_id, user_name, detail_json)
+         VALUES (@at, @actor, @action, @deviceId, @user, @detailJson)`,
+      ),
+      listAdminActions: db.prepare<[number, number], AdminActionRow>(
+        'SELECT id, at, actor, action, device_id, user_name, detail_json FROM admin_actions WHERE id < ? ORDER BY id DESC LIMIT ?',
+      ),
+      userCredentials: db.prepare<[string, string], UserCredentialsRow>(
+        'SELECT tier, user_name, sealed_bundle, enrolled_at, device_id FROM user_credentials WHERE tier = ? AND user_name = ?',
+      ),
+      upsertUserCredentials: db.prepare<UserCredentialsRecord>(
+        `INSERT INTO user_credentials (tier, user_name, sealed_bundle, enrolled_at, device_id)
+         VALUES (@tier, @user, @sealedBundle, @enrolledAt, @deviceId)
+         ON CONFLICT (tier, user_name) DO UPDATE SET
+           sealed_bundle = excluded.sealed_bundle, enrolled_at = excluded.enrolled_at, device_id = excluded.device_id`,
+      ),
+      noteDeviceUser: db.prepare<{ deviceId: string; user: string; source: string; at: string }>(
+        `INSERT INTO device_users (device_id, user_name, source, first_seen_at, last_seen_at)
+         VALUES (@deviceId, @user, @source, @at, @at)
+         ON CONFLICT (device_id, user_name) DO UPDATE SET last_seen_at = excluded.last_seen_at`,
+      ),
+      listUserCredentials: db.prepare<{ tier: string | null }, UserCredentialsSummaryRow>(
+        `SELECT u.tier, u.user_name, u.enrolled_at, u.device_id, d.hostname FROM user_credentials u
+         JOIN devices d ON d.id = u.device_id
+         WHERE @tier IS NULL OR u.tier = @tier ORDER BY u.user_name, u.tier`,
+      ),
+      deleteUserCredentials: db.prepare<[string, string], { tier: string }>(
+        'DELETE FROM user_credentials WHERE user_name = ? AND tier IN (SELECT value FROM json_each(?)) RETURNING tier',
+      ),
+      devicesInTiers: db.prepare<[string], { id: string }>(
+        `SELECT id FROM devices WHERE coalesce(tier, '${DEFAULT_DEVICE_TIER}') IN (SELECT value FROM json_each(?)) ORDER BY enrolled_at, id`,
+      ),
+      userKnownInTiers: db.prepare<{ user: string; tiers: string }, { found: number }>(
+        `SELECT EXISTS (
+           SELECT 1 FROM user_credentials WHERE user_name = @user AND tier IN (SELECT value FROM json_each(@tiers))
+           UNION ALL
+           SELECT 1 FROM device_users u JOIN devices d ON d.id = u.device_id
+           WHERE u.user_name = @user AND coalesce(d.tier, '${DEFAULT_DEVICE_TIER}') IN (SELECT value FROM json_each(@tiers))
+         ) AS found`,
       ),
       credentialHash: db.prepare<[string], { credential_hash: string }>('SELECT credential_hash FROM devices WHERE id = ?'),
       heartbeat: db.prepare<[string, string, string, Tier, string], DeviceHeadRow>(
@@ -224,7 +377,9 @@ export class SqliteStore implements Store {
           // spent once however many requests race for it.
           const consumed = this.statements.consumeToken.run({ tokenHash, now: device.enrolledAt });
           if (consumed.changes !== 1) return false;
-          this.statements.insertDevice.run({ ...device, genesis: GENESIS_HASH });
+          const { recoveryKey, ...row } = device;
+          this.statements.insertDevice.run({ ...row, genesis: GENESIS_HASH });
+          this.statements.insertRecoveryKey.run({ deviceId: device.id, slot: 'current', commandId: null, ...recoveryKey });
           this.statements.markTokenUser.run(device.id, tokenHash);
           return true;
         })
@@ -372,12 +527,205 @@ export class SqliteStore implements Store {
     return this.run(() => this.statements.policyHistory.all(tier).map(toPolicyHead));
   }
 
+  recoveryKeys(deviceId: string): Promise<DeviceRecoveryKeys | null> {
+    return this.run(() =>
+      this.db.transaction(() => {
+        if (!this.statements.deviceExists.get(deviceId)) return null;
+        let current: DeviceRecoveryKeys['current'] = null;
+        let pending: DeviceRecoveryKeys['pending'] = null;
+        for (const row of this.statements.recoveryKeys.all(deviceId)) {
+          const key: SealedRecoveryKey = { epoch: row.epoch, sealedKey: row.sealed_key, createdAt: row.created_at };
+          if (row.slot === 'current') current = key;
+          else if (row.command_id !== null) pending = { ...key, commandId: row.command_id, delivered: row.delivered_at !== null };
+        }
+        return { current, pending };
+      })(),
+    );
+  }
+
+  advanceRecoveryKey(deviceId: string, fromEpoch: number, next: SealedRecoveryKey): Promise<boolean> {
+    return this.run(() => this.statements.advanceRecoveryKey.run({ deviceId, fromEpoch, ...next }).changes === 1);
+  }
+
+  setPendingRecoveryKey(deviceId: string, recoveryTag: string, pending: SealedRecoveryKey, command: NewCommand): Promise<boolean> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          if (!this.statements.deviceExists.get(deviceId)) return false;
+          this.statements.setRecoveryTag.run(recoveryTag, deviceId);
+          const earlier = this.statements.pendingRecoveryKey.get(deviceId);
+          if (earlier) {
+            this.statements.deleteRecoveryKey.run(deviceId, 'pending');
+            this.statements.cancelCommand.run(command.createdAt, earlier.command_id);
+          }
+          this.insertCommand(command);
+          this.statements.insertRecoveryKey.run({ deviceId, slot: 'pending', commandId: command.id, ...pending });
+          return true;
+        })
+        .immediate(),
+    );
+  }
+
+  devicesByRecoveryTag(tag: string): Promise<RecoveryCandidate[]> {
+    return this.run(() => this.statements.devicesByRecoveryTag.all(tag).map((row) => ({ deviceId: row.id, hostname: row.hostname })));
+  }
+
+  knownUsers(deviceId: string, limit: number): Promise<string[]> {
+    return this.run(() => this.statements.knownUsers.all({ deviceId, limit }).map((row) => row.user_name));
+  }
+
+  addCommands(commands: readonly NewCommand[]): Promise<void> {
+    return this.run(() => {
+      this.db.transaction(() => {
+        for (const command of commands) this.insertCommand(command);
+      })();
+    });
+  }
+
+  takeCommandsToDeliver(deviceId: string, limit: number, at: string): Promise<StoredCommand[]> {
+    return this.run(() =>
+      this.db
+        .transaction(() =>
+          this.statements.openCommands.all(deviceId, limit).map((row) => {
+            if (row.delivered_at !== null) return toCommand(row);
+            this.statements.markDelivered.run(at, row.id);
+            return toCommand({ ...row, delivered_at: at });
+          }),
+        )
+        .immediate(),
+    );
+  }
+
+  acknowledgeCommands(deviceId: string, acks: readonly CommandAck[], at: string): Promise<StoredCommand[]> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const closed: StoredCommand[] = [];
+          for (const ack of acks) {
+            const row = this.statements.ackCommand.get({ id: ack.id, deviceId, at, ok: ack.ok ? 1 : 0, detail: ack.detail ?? null });
+            if (!row) continue;
+            closed.push(toCommand(row));
+            if (row.type !== 'set-recovery-key' || this.statements.pendingRecoveryKey.get(deviceId)?.command_id !== row.id) continue;
+            if (ack.ok) {
+              this.statements.deleteRecoveryKey.run(deviceId, 'current');
+              this.statements.promotePendingKey.run(deviceId);
+            } else {
+              this.statements.deleteRecoveryKey.run(deviceId, 'pending');
+            }
+          }
+          return closed;
+        })
+        .immediate(),
+    );
+  }
+
+  listCommands(deviceId: string, limit: number): Promise<StoredCommand[]> {
+    return this.run(() => this.statements.listCommands.all(deviceId, limit).map(toCommand));
+  }
+
+  addAdminAction(action: NewAdminAction): Promise<void> {
+    return this.run(() => {
+      this.statements.insertAdminAction.run({ ...action, detailJson: JSON.stringify(action.detail) });
+    });
+  }
+
+  listAdminActions(limit: number, beforeId?: number): Promise<StoredAdminAction[]> {
+    return this.run(() =>
+      this.statements.listAdminActions.all(beforeId ?? Number.MAX_SAFE_INTEGER, limit).map((row) => ({
+        id: row.id,
+        at: row.at,
+        actor: row.actor,
+        action: row.action,
+        deviceId: row.device_id,
+        user: row.user_name,
+        detail: JSON.parse(row.detail_json) as Record<string, unknown>,
+      })),
+    );
+  }
+
+  putUserCredentials(record: UserCredentialsRecord): Promise<{ replaced: boolean }> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const replaced = this.statements.userCredentials.get(record.tier, record.user) !== undefined;
+          this.statements.upsertUserCredentials.run(record);
+          return { replaced };
+        })
+        .immediate(),
+    );
+  }
+
+  userCredentials(tier: Tier, user: string): Promise<UserCredentialsRecord | null> {
+    return this.run(() => {
+      const row = this.statements.userCredentials.get(tier, user);
+      return row
+        ? { tier: TierSchema.parse(row.tier), user: row.user_name, sealedBundle: row.sealed_bundle, enrolledAt: row.enrolled_at, deviceId: row.device_id }
+        : null;
+    });
+  }
+
+  noteDeviceUser(deviceId: string, user: string, source: 'enrolled' | 'fetched', at: string): Promise<void> {
+    return this.run(() => {
+      this.statements.noteDeviceUser.run({ deviceId, user, source, at });
+    });
+  }
+
+  listUserCredentials(tier?: Tier): Promise<UserCredentialsSummary[]> {
+    return this.run(() =>
+      this.statements.listUserCredentials.all({ tier: tier ?? null }).map((row) => ({
+        tier: TierSchema.parse(row.tier),
+        user: row.user_name,
+        enrolledAt: row.enrolled_at,
+        deviceId: row.device_id,
+        hostname: row.hostname,
+      })),
+    );
+  }
+
+  resetUserCredentials(request: UserResetRequest): Promise<{ deletedTiers: Tier[]; commands: number }> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const tiers = JSON.stringify(request.tiers);
+          const deletedTiers = this.statements.deleteUserCredentials.all(request.user, tiers).map((row) => TierSchema.parse(row.tier));
+          const devices = this.statements.devicesInTiers.all(tiers);
+          for (const device of devices) {
+            this.insertCommand({
+              id: request.newCommandId(),
+              deviceId: device.id,
+              type: 'reset-factors',
+              params: { user: request.user },
+              createdAt: request.at,
+              createdBy: request.createdBy,
+            });
+          }
+          return { deletedTiers: deletedTiers.sort(), commands: devices.length };
+        })
+        .immediate(),
+    );
+  }
+
+  userKnownInTiers(user: string, tiers: readonly Tier[]): Promise<boolean> {
+    return this.run(() => this.statements.userKnownInTiers.get({ user, tiers: JSON.stringify(tiers) })?.found === 1);
+  }
+
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       this.db.close();
     }
     return Promise.resolve();
+  }
+
+  private insertCommand(command: NewCommand): void {
+    this.statements.insertCommand.run({
+      id: command.id,
+      deviceId: command.deviceId,
+      type: command.type,
+      paramsJson: command.params === null ? null : JSON.stringify(command.params),
+      createdAt: command.createdAt,
+      createdBy: command.createdBy,
+    });
   }
 
   private recordTamper(deviceId: string, rejection: ChainRejection, detectedAt: string): void {
@@ -397,6 +745,28 @@ export class SqliteStore implements Store {
 
 function toHead(row: DeviceHeadRow): ChainHead {
   return { seq: row.ack_seq, hash: row.ack_hash };
+}
+
+function toCommand(row: CommandRow): StoredCommand {
+  return {
+    id: row.id,
+    deviceId: row.device_id,
+    type: row.type,
+    params: row.params_json === null ? null : (JSON.parse(row.params_json) as Record<string, unknown>),
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    state: commandState(row),
+    deliveredAt: row.delivered_at,
+    ackedAt: row.acked_at,
+    ok: row.ok === null ? null : row.ok === 1,
+    detail: row.detail,
+  };
+}
+
+function commandState(row: CommandRow): CommandState {
+  if (row.cancelled_at !== null) return 'cancelled';
+  if (row.acked_at !== null) return row.ok === 1 ? 'succeeded' : 'failed';
+  return row.delivered_at === null ? 'queued' : 'delivered';
 }
 
 function toPolicyHead(row: PolicyHeadRow): PolicyHead {

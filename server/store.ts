@@ -1,4 +1,4 @@
-import type { AgentStatus, DeviceSummary } from '../shared/api.js';
+import type { AgentStatus, CommandAck, CommandState, DeviceSummary } from '../shared/api.js';
 import type { JournalEntry } from '../shared/journal.js';
 import type { Tier } from '../shared/policy.js';
 
@@ -10,7 +10,9 @@ import type { Tier } from '../shared/policy.js';
  * Times cross this interface as UTC ISO-8601 strings with milliseconds (`2026-11-25T09:00:00.000Z`):
  * they sort as text, read well in a SQL shell, and are what the API sends anyway.
  *
- * Secrets never reach the store: enrolment tokens and device credentials arrive as SHA-256 hex.
+ * Secrets never reach the store in clear: enrolment tokens and device credentials arrive as SHA-256
+ * hex; recovery keys and users' credential bundles arrive sealed (server/data-key.ts), and the
+ * store keeps them as opaque text.
  */
 export interface Store {
   /** Saves a new one-time enrolment token (by its hash). */
@@ -80,8 +82,171 @@ export interface Store {
   /** Every version published for the tier, newest first (without payloads). */
   policyHistory(tier: Tier): Promise<PolicyHead[]>;
 
+  // --- administrator recovery keys (server/recovery.ts) -------------------------------------
+
+  /**
+   * The device's recovery keys: `current` (what the server last knew the agent to hold, by epoch)
+   * and `pending` (a fresh key sent with a `set-recovery-key` command, not yet acknowledged), each
+   * sealed. Null for an unknown device.
+   */
+  recoveryKeys(deviceId: string): Promise<DeviceRecoveryKeys | null>;
+
+  /**
+   * Replaces the current key at `fromEpoch` by `next` (a later epoch of the same ratchet).
+   * Compare-and-set: returns false and changes nothing when the current key is no longer at
+   * `fromEpoch` (a concurrent heartbeat moved it).
+   */
+  advanceRecoveryKey(deviceId: string, fromEpoch: number, next: SealedRecoveryKey): Promise<boolean>;
+
+  /**
+   * Atomically: stores `pending` as the device's pending key, queues `command` (its
+   * `set-recovery-key`, whose stored params hold the epoch only), cancels the command of any earlier
+   * pending key, and sets the device's recovery tag when it has none (devices enrolled before
+   * recovery keys existed). Returns false for an unknown device.
+   */
+  setPendingRecoveryKey(deviceId: string, recoveryTag: string, pending: SealedRecoveryKey, command: NewCommand): Promise<boolean>;
+
+  /** Devices whose recovery tag (`recoveryTags` in shared/lock.ts) is `tag`, oldest enrolment first. */
+  devicesByRecoveryTag(tag: string): Promise<RecoveryCandidate[]>;
+
+  /**
+   * User names known on the device: bundles it uploaded or fetched, and the `user` field of its
+   * `auth.*` and `lock.*` journal events. Sorted, at most `limit`.
+   */
+  knownUsers(deviceId: string, limit: number): Promise<string[]>;
+
+  // --- commands (delivered with heartbeats until acknowledged) ---------------------------------
+
+  /** Queues commands (any devices) in one transaction, in the order given. */
+  addCommands(commands: readonly NewCommand[]): Promise<void>;
+
+  /**
+   * Up to `limit` open (not acknowledged, not cancelled) commands of the device, oldest first;
+   * those never delivered get `deliveredAt = at`.
+   */
+  takeCommandsToDeliver(deviceId: string, limit: number, at: string): Promise<StoredCommand[]>;
+
+  /**
+   * Records the agent's acks: each open command of THIS device named by an ack is closed with its
+   * result; acks naming unknown, closed or other devices' commands are ignored. An ok ack of the
+   * pending recovery key's command makes that key current; a failed one drops it. Returns the
+   * commands closed.
+   */
+  acknowledgeCommands(deviceId: string, acks: readonly CommandAck[], at: string): Promise<StoredCommand[]>;
+
+  /** The device's commands, newest first, at most `limit`. */
+  listCommands(deviceId: string, limit: number): Promise<StoredCommand[]>;
+
+  // --- administrators' audit trail ------------------------------------------------------------
+
+  addAdminAction(action: NewAdminAction): Promise<void>;
+
+  /** Newest first; `beforeId` pages back. */
+  listAdminActions(limit: number, beforeId?: number): Promise<StoredAdminAction[]>;
+
+  // --- users' roaming credentials ---------------------------------------------------------------
+
+  /** Stores (or replaces) the sealed bundle of (tier, user). Returns whether one was replaced. */
+  putUserCredentials(record: UserCredentialsRecord): Promise<{ replaced: boolean }>;
+
+  /** The sealed bundle of (tier, user), or null. */
+  userCredentials(tier: Tier, user: string): Promise<UserCredentialsRecord | null>;
+
+  /** Remembers that `user` used the device (`source`: uploaded or fetched a bundle). */
+  noteDeviceUser(deviceId: string, user: string, source: 'enrolled' | 'fetched', at: string): Promise<void>;
+
+  /** Every stored bundle's metadata (never the bundle), by user then tier. */
+  listUserCredentials(tier?: Tier): Promise<UserCredentialsSummary[]>;
+
+  /**
+   * Atomically deletes the user's bundles in `tiers` and queues a `reset-factors {user}` command
+   * (id from `newCommandId`) for every device of those tiers. Returns the tiers whose bundle was
+   * deleted and how many commands were queued.
+   */
+  resetUserCredentials(request: UserResetRequest): Promise<{ deletedTiers: Tier[]; commands: number }>;
+
+  /** Whether `user` is known on any device of `tiers` (see `knownUsers`) or has a bundle there. */
+  userKnownInTiers(user: string, tiers: readonly Tier[]): Promise<boolean>;
+
   /** Releases the database. Idempotent; no other method may be called afterwards. */
   close(): Promise<void>;
+}
+
+/** A recovery key sealed under the data key with `recoveryKeyAad(deviceId, epoch)`. */
+export interface SealedRecoveryKey {
+  readonly epoch: number;
+  readonly sealedKey: string;
+  readonly createdAt: string;
+}
+
+export interface DeviceRecoveryKeys {
+  /** Null until the device has been given a key (enrolled before recovery keys existed). */
+  readonly current: SealedRecoveryKey | null;
+  readonly pending: (SealedRecoveryKey & { readonly commandId: string; readonly delivered: boolean }) | null;
+}
+
+export interface RecoveryCandidate {
+  readonly deviceId: string;
+  readonly hostname: string;
+}
+
+export interface NewCommand {
+  /** `cmd_` + random hex, unique. */
+  readonly id: string;
+  readonly deviceId: string;
+  readonly type: string;
+  /** Stored as JSON; never a secret (a set-recovery-key stores `{ epoch }`, the key stays sealed). */
+  readonly params: Readonly<Record<string, unknown>> | null;
+  readonly createdAt: string;
+  readonly createdBy: string;
+}
+
+export interface StoredCommand extends NewCommand {
+  readonly state: CommandState;
+  readonly deliveredAt: string | null;
+  readonly ackedAt: string | null;
+  readonly ok: boolean | null;
+  readonly detail: string | null;
+}
+
+export interface NewAdminAction {
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly deviceId: string | null;
+  readonly user: string | null;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+export interface StoredAdminAction extends NewAdminAction {
+  readonly id: number;
+}
+
+export interface UserCredentialsRecord {
+  readonly tier: Tier;
+  readonly user: string;
+  /** The bundle sealed with `userCredentialsAad(tier, user)`. */
+  readonly sealedBundle: string;
+  /** When the server stored it. */
+  readonly enrolledAt: string;
+  /** The device that uploaded it. */
+  readonly deviceId: string;
+}
+
+export interface UserCredentialsSummary {
+  readonly tier: Tier;
+  readonly user: string;
+  readonly enrolledAt: string;
+  readonly deviceId: string;
+  readonly hostname: string;
+}
+
+export interface UserResetRequest {
+  readonly user: string;
+  readonly tiers: readonly Tier[];
+  readonly at: string;
+  readonly createdBy: string;
+  readonly newCommandId: () => string;
 }
 
 /** The last entry the server holds for a device: `{ seq: 0, hash: GENESIS_HASH }` before any. */
@@ -108,6 +273,10 @@ export interface NewDevice {
   /** SHA-256 hex of the device credential. */
   readonly credentialHash: string;
   readonly enrolledAt: string;
+  /** The device tag of recovery challenges (`recoveryTags` in shared/lock.ts). */
+  readonly recoveryTag: string;
+  /** The first recovery key (epoch 0), sealed. */
+  readonly recoveryKey: SealedRecoveryKey;
 }
 
 /** The tier of a device that has not reported one: the strictest (DESIGN.md §5, fail closed). */

@@ -16,6 +16,15 @@ export const ApiPaths = {
   policy: `${API_PREFIX}/policy`,
   adminPolicies: `${API_PREFIX}/admin/policies`,
   adminDevices: `${API_PREFIX}/admin/devices`,
+  /** Device auth: PUT a user's enrolled factors (roaming); POST …/lookup to fetch them on another terminal. */
+  credentials: `${API_PREFIX}/credentials`,
+  credentialsLookup: `${API_PREFIX}/credentials/lookup`,
+  /** Admin: turn a recovery challenge into a response (POST). */
+  adminRecovery: `${API_PREFIX}/admin/recovery`,
+  /** Admin: a user's enrolment state (GET) and reset (DELETE …/:user/credentials). */
+  adminUsers: `${API_PREFIX}/admin/users`,
+  /** Admin: the administrators' audit trail (GET), newest first. */
+  adminActions: `${API_PREFIX}/admin/actions`,
 } as const;
 
 /** Largest request body the server reads, in bytes (a full events batch fits with room). */
@@ -54,6 +63,12 @@ export const EnrollResponseSchema = z.strictObject({
    * this key did not sign.
    */
   policyPublicKey: z.string().min(40).max(200),
+  /**
+   * The device's administrator-recovery key (32 random bytes, base64) and its epoch. The server
+   * keeps it (encrypted at rest) to answer recovery challenges; the agent keeps it root-only.
+   */
+  recoveryKey: z.base64().length(44),
+  recoveryKeyEpoch: z.int().min(0),
 });
 export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 
@@ -95,17 +110,94 @@ export const AgentStatusSchema = z.strictObject({
 });
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
+/** The agent's answer to one command (delivered with the next heartbeat). */
+export const CommandAckSchema = z.strictObject({
+  id: z.string().min(1).max(100),
+  ok: z.boolean(),
+  /** Why it failed, or what it did (no secrets). */
+  detail: z.string().max(500).optional(),
+});
+export type CommandAck = z.infer<typeof CommandAckSchema>;
+
 export const HeartbeatRequestSchema = z.strictObject({
   status: AgentStatusSchema,
+  /** Results of commands received earlier; the server stops re-sending a command once acknowledged. */
+  acks: z.array(CommandAckSchema).max(100).optional(),
+  /**
+   * The recovery key the agent holds: its epoch and whether it was used since the server last sent
+   * one (then the server sends a fresh random key with a `set-recovery-key` command).
+   */
+  recovery: z.strictObject({ keyEpoch: z.int().min(0), rotationDue: z.boolean() }).optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
-/** Commands arrive with the heartbeat; the catalogue grows with the server (remote lock, …). */
+/**
+ * Commands arrive with the heartbeat until acknowledged. The envelope is open (an older agent
+ * acknowledges an unknown type with ok: false instead of failing the heartbeat); the agent parses
+ * the ones it knows with `KnownCommandSchema`.
+ */
 export const CommandSchema = z.strictObject({
-  id: z.string().max(100),
+  id: z.string().min(1).max(100),
   type: z.string().max(64),
   params: z.record(z.string(), z.json()).optional(),
 });
+export type Command = z.infer<typeof CommandSchema>;
+
+const commandId = z.string().min(1).max(100);
+export const KnownCommandSchema = z.discriminatedUnion('type', [
+  /** Remote lock (trigger `remote-lock`). */
+  z.strictObject({ id: commandId, type: z.literal('lock'), params: z.strictObject({ reason: z.string().max(500).optional() }).optional() }),
+  /** Fetch the policy and re-upload the journal from the server's ack now. */
+  z.strictObject({ id: commandId, type: z.literal('resync'), params: z.strictObject({}).optional() }),
+  /** Forget a user's PIN and TOTP here (the user enrols again). */
+  z.strictObject({ id: commandId, type: z.literal('reset-factors'), params: z.strictObject({ user: z.string().min(1).max(256) }) }),
+  /** A fresh random recovery key (base64, 32 bytes) for `epoch`. */
+  z.strictObject({ id: commandId, type: z.literal('set-recovery-key'), params: z.strictObject({ key: z.base64().length(44), epoch: z.int().min(0) }) }),
+]);
+export type KnownCommand = z.infer<typeof KnownCommandSchema>;
+
+/** A PIN hash as the agent stores it (scrypt parameters kept with the hash). */
+export const PinHashSchema = z.strictObject({
+  algorithm: z.literal('scrypt'),
+  N: z.int().min(2 ** 10).max(2 ** 20),
+  r: z.int().min(1).max(32),
+  p: z.int().min(1).max(16),
+  keyLength: z.int().min(16).max(64),
+  salt: z.base64(),
+  hash: z.base64(),
+});
+export type PinHash = z.infer<typeof PinHashSchema>;
+
+/**
+ * A user's enrolled factors travelling between terminals through the server (roaming staff enrol
+ * once). Only over the authenticated device channel (TLS in production); the server stores it
+ * encrypted at rest and gives it only to terminals of the tier it was enrolled on.
+ */
+export const UserCredentialBundleSchema = z.strictObject({
+  user: z.string().min(1).max(256),
+  pin: PinHashSchema,
+  /** The TOTP secret, base32 (160 bits). */
+  totpSecret: z.string().regex(/^[A-Z2-7]{32}$/, 'a 160-bit base32 secret'),
+  enrolledAt: z.string(),
+});
+export type UserCredentialBundle = z.infer<typeof UserCredentialBundleSchema>;
+
+export const CredentialsLookupRequestSchema = z.strictObject({ user: z.string().min(1).max(256) });
+
+/** Admin: a challenge read over the phone, and optionally which of the matching devices it is. */
+export const RecoveryRequestSchema = z.strictObject({
+  challenge: z.string().min(1).max(200),
+  deviceId: DeviceIdSchema.optional(),
+});
+export const RecoveryAnswerSchema = z.strictObject({
+  /** What the challenge says, for the administrator to confirm with the caller. */
+  decoded: z.strictObject({ action: z.enum(['unlock', 'reset-lockout']), keyEpoch: z.int(), issuedAt: z.string(), deviceTag: z.string(), userTag: z.string() }),
+  /** Devices whose tag matches, with the users known there whose tag matches. */
+  matches: z.array(z.strictObject({ deviceId: DeviceIdSchema, hostname: z.string(), users: z.array(z.string()) })),
+  /** The response code, when exactly one device matches (or `deviceId` chose one). */
+  response: z.string().nullable(),
+});
+export type RecoveryAnswer = z.infer<typeof RecoveryAnswerSchema>;
 
 export const HeartbeatResponseSchema = z.strictObject({
   /** Last seq the server holds for this device (0 = none); the agent uploads from ackSeq + 1. */
@@ -149,6 +241,8 @@ export const ApiErrorCodeSchema = z.enum([
   'chain-bad-prev',
   'chain-bad-hash',
   'rate-limited',
+  /** A recovery challenge older than its validity (RECOVERY_VALIDITY_MS): ask the caller for a new one. */
+  'expired',
   'internal',
 ]);
 export type ApiErrorCode = z.infer<typeof ApiErrorCodeSchema>;
@@ -162,6 +256,8 @@ export const ApiErrorSchema = z.strictObject({
     /** For chain errors: what the server holds, so the agent can resume correctly. */
     ackSeq: z.number().int().nonnegative().optional(),
     seq: z.number().int().optional(),
+    /** For a mistyped recovery challenge: the 1-based groups whose check digit failed. */
+    groups: z.array(z.int().min(1)).optional(),
   }),
 });
 export type ApiError = z.infer<typeof ApiErrorSchema>;
@@ -180,3 +276,85 @@ export const DeviceSummarySchema = z.strictObject({
   tamperCount: z.number().int().nonnegative(),
 });
 export type DeviceSummary = z.infer<typeof DeviceSummarySchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Commands, roaming credentials and recovery: the shapes the server answers (server → agent and
+// server → dashboard). Requests of the agent are above (HeartbeatRequest, UserCredentialBundle…).
+// ---------------------------------------------------------------------------------------------
+
+/** Answer to `PUT /credentials`: where the bundle is kept (the tier of the uploading terminal). */
+export const CredentialsPutResponseSchema = z.strictObject({
+  user: z.string(),
+  tier: z.enum(['mynumber', 'lgwan', 'internet']),
+  /** When the server stored it (server clock, UTC). */
+  enrolledAt: z.string(),
+  /** True when it replaced a bundle the tier already held for this user. */
+  replaced: z.boolean(),
+});
+export type CredentialsPutResponse = z.infer<typeof CredentialsPutResponseSchema>;
+
+/** Commands an administrator may queue for one terminal (`set-recovery-key` is the server's own). */
+export const ADMIN_COMMAND_TYPES = ['lock', 'resync', 'reset-factors'] as const;
+
+/**
+ * Admin: `POST /admin/devices/:id/commands`. `params` must be what `KnownCommandSchema` accepts for
+ * the type (`lock`: `{ reason? }`, `resync`: none or `{}`, `reset-factors`: `{ user }`); the server
+ * sets the id.
+ */
+export const AdminCommandRequestSchema = z
+  .strictObject({
+    type: z.enum(ADMIN_COMMAND_TYPES),
+    params: z.record(z.string(), z.json()).optional(),
+  })
+  .superRefine((value, ctx) => {
+    const parsed = KnownCommandSchema.safeParse({ id: 'new', ...value });
+    if (parsed.success) return;
+    for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  });
+export type AdminCommandRequest = z.infer<typeof AdminCommandRequestSchema>;
+
+/** Where a command stands: queued (never sent), delivered (sent, not acknowledged), succeeded, failed (ack ok: false), cancelled (by the server). */
+export const CommandStateSchema = z.enum(['queued', 'delivered', 'succeeded', 'failed', 'cancelled']);
+export type CommandState = z.infer<typeof CommandStateSchema>;
+
+/** A command as the admin API lists it. Secrets are never in `params` (a `set-recovery-key` shows its epoch only). */
+export const AdminCommandSchema = z.strictObject({
+  id: z.string(),
+  deviceId: DeviceIdSchema,
+  type: z.string(),
+  params: z.record(z.string(), z.json()).nullable(),
+  state: CommandStateSchema,
+  createdAt: z.string(),
+  createdBy: z.string(),
+  deliveredAt: z.string().nullable(),
+  ackedAt: z.string().nullable(),
+  ok: z.boolean().nullable(),
+  detail: z.string().nullable(),
+});
+export type AdminCommand = z.infer<typeof AdminCommandSchema>;
+
+/** One row of the administrators' audit trail. */
+export const AdminActionSchema = z.strictObject({
+  id: z.int().min(1),
+  at: z.string(),
+  /** Who: `admin` (the admin token) until administrator accounts exist. */
+  actor: z.string(),
+  /** `recovery`, `command.queued`, `credentials.reset`, … */
+  action: z.string(),
+  deviceId: z.string().nullable(),
+  user: z.string().nullable(),
+  /** What was asked and what came of it (never a secret, never a response code). */
+  detail: z.record(z.string(), z.json()),
+});
+export type AdminAction = z.infer<typeof AdminActionSchema>;
+
+/** A user's roaming enrolment as the admin API lists it (never the factors). */
+export const AdminUserSchema = z.strictObject({
+  user: z.string(),
+  tier: z.enum(['mynumber', 'lgwan', 'internet']),
+  enrolledAt: z.string(),
+  /** The terminal that uploaded the bundle, and its hostname. */
+  deviceId: DeviceIdSchema,
+  hostname: z.string(),
+});
+export type AdminUser = z.infer<typeof AdminUserSchema>;

@@ -17,6 +17,7 @@ export function statusOf(code: ApiErrorCode): number {
   switch (code) {
     case 'bad-request':
     case 'invalid-json':
+    case 'expired':
       return 400;
     case 'unauthorized':
     case 'token-invalid':

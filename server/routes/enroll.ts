@@ -5,6 +5,7 @@ import { enrollDevice } from '../enrollment.js';
 import { ApiHttpError } from '../http/api-error.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
 import type { Clock } from '../clock.js';
+import type { DataKey } from '../data-key.js';
 import type { Store } from '../store.js';
 
 /**
@@ -13,17 +14,17 @@ import type { Store } from '../store.js';
  */
 export const ENROLL_BODY_LIMIT = 64 * 1024;
 
-/** `POST /api/v1/enroll`: spends a one-time token, creates a device, returns its credential (once). */
-export const enrollRoutes: FastifyPluginCallback<{ store: Store; clock: Clock; policyPublicKey: string }> = (
+/** `POST /api/v1/enroll`: spends a one-time token, creates a device, returns its credential and first recovery key (once). */
+export const enrollRoutes: FastifyPluginCallback<{ store: Store; clock: Clock; policyPublicKey: string; dataKey: DataKey }> = (
   app,
-  { store, clock, policyPublicKey },
+  { store, clock, policyPublicKey, dataKey },
   done,
 ) => {
   app.withTypeProvider<ZodTypeProvider>().post(
     ApiPaths.enroll,
     { bodyLimit: ENROLL_BODY_LIMIT, schema: { body: EnrollRequestSchema, response: { 200: EnrollResponseSchema } } },
     async (request) => {
-      const result = await enrollDevice(store, request.body, clock(), policyPublicKey);
+      const result = await enrollDevice(store, request.body, clock(), { policyPublicKey, dataKey });
       if (!result.ok) {
         switch (result.error.code) {
           case 'token-invalid':

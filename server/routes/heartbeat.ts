@@ -1,10 +1,13 @@
 import type { FastifyPluginCallback } from 'fastify';
 import { ApiPaths, HeartbeatRequestSchema, HeartbeatResponseSchema, type HeartbeatResponse } from '../../shared/api.js';
 import type { Clock } from '../clock.js';
+import { commandsForHeartbeat } from '../commands.js';
+import type { DataKey } from '../data-key.js';
 import { ApiHttpError } from '../http/api-error.js';
 import { requireDevice } from '../http/device-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
 import { policyEtag } from '../policies.js';
+import { syncRecoveryKey } from '../recovery.js';
 import { DEFAULT_DEVICE_TIER, type Store } from '../store.js';
 
 /** A heartbeat's status is a few hundred bytes; see ENROLL_BODY_LIMIT for why the limit is small. */
@@ -13,22 +16,42 @@ export const HEARTBEAT_BODY_LIMIT = 64 * 1024;
 /**
  * `POST /api/v1/heartbeat` (device credential): stores the agent's status (and with it the device's
  * tier; none reported = `mynumber`, fail closed) and answers with what the server has acknowledged
- * of its journal and the etag of the tier's current signed policy (null: none published). Commands
- * come in a later issue, hence `commands: []`.
+ * of its journal, the etag of the tier's current signed policy (null: none published) and the
+ * device's open commands.
+ *
+ * In this order: the status is stored; `acks` close the device's commands (acks of unknown
+ * commands or other devices' commands are ignored; an ok ack of `set-recovery-key` makes that key
+ * current); `recovery` moves the server's copy of the recovery key to the agent's epoch and, when
+ * due, queues a fresh key; then every open command (oldest first, at most 20) is sent, again
+ * until acknowledged.
  */
-export const heartbeatRoutes: FastifyPluginCallback<{ store: Store; clock: Clock }> = (app, { store, clock }, done) => {
+export const heartbeatRoutes: FastifyPluginCallback<{ store: Store; clock: Clock; dataKey: DataKey }> = (app, { store, clock, dataKey }, done) => {
   const deviceIdOf = requireDevice(app, store);
   app.withTypeProvider<ZodTypeProvider>().post(
     ApiPaths.heartbeat,
     { bodyLimit: HEARTBEAT_BODY_LIMIT, schema: { body: HeartbeatRequestSchema, response: { 200: HeartbeatResponseSchema } } },
     async (request): Promise<HeartbeatResponse> => {
       const now = clock().toISOString();
-      const { status } = request.body;
-      const head = await store.recordHeartbeat(deviceIdOf(request), status, now);
+      const deviceId = deviceIdOf(request);
+      const { status, acks, recovery } = request.body;
+      const head = await store.recordHeartbeat(deviceId, status, now);
       // The device was authenticated a moment ago; it can only be gone if it was removed since.
       if (!head) throw new ApiHttpError('unauthorized', 'device no longer enrolled');
+      if (acks !== undefined && acks.length > 0) {
+        const closed = await store.acknowledgeCommands(deviceId, acks, now);
+        for (const command of closed) {
+          request.log.info({ deviceId, commandId: command.id, type: command.type, ok: command.ok }, 'command acknowledged');
+        }
+      }
+      if (recovery !== undefined) await syncRecoveryKey({ store, dataKey }, deviceId, recovery, now);
       const policy = await store.policyHead(status.tier ?? DEFAULT_DEVICE_TIER);
-      return { ackSeq: head.seq, ackHash: head.hash, serverTime: now, policyEtag: policy ? policyEtag(policy) : null, commands: [] };
+      return {
+        ackSeq: head.seq,
+        ackHash: head.hash,
+        serverTime: now,
+        policyEtag: policy ? policyEtag(policy) : null,
+        commands: await commandsForHeartbeat(store, dataKey, deviceId, now),
+      };
     },
   );
   done();

@@ -60,6 +60,10 @@ describe('bad client input', () => {
     // Regression: zod and canonical JSON recurse, so a deeply nested body overflowed the stack (500).
     ['a body nested 100 000 levels deep', { url: ApiPaths.events, payload: JSON.stringify({ entries: [{ ...entry, data: { a: 0 } }] }).replace('"a":0', `"a":${'['.repeat(100_000)}${']'.repeat(100_000)}`), contentType: json, device: true }, 400, 'bad-request'],
     ['events without a credential', { url: ApiPaths.events, payload: JSON.stringify({ entries: [entry] }), contentType: json }, 401, 'unauthorized'],
+    ['a credentials upload as text/plain', { url: ApiPaths.credentials, payload: 'user=tanaka', contentType: 'text/plain', device: true, method: 'PUT' }, 415, 'unsupported-media-type'],
+    ['a credentials upload over its 64 KiB limit', { url: ApiPaths.credentials, payload: JSON.stringify({ user: 'x'.repeat(70_000) }), contentType: json, device: true, method: 'PUT' }, 413, 'body-too-large'],
+    ['a credentials lookup nested deeply', { url: ApiPaths.credentialsLookup, payload: `{"user":${'['.repeat(1000)}${']'.repeat(1000)}}`, contentType: json, device: true }, 400, 'bad-request'],
+    ['acks that are not a list', { url: ApiPaths.heartbeat, payload: JSON.stringify({ status: {}, acks: 'all' }), contentType: json, device: true }, 400, 'bad-request'],
   ];
 
   it.each(cases)('answers %s with the right 4xx and an ApiError body', async (_name, c, status, code) => {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { ApiPaths, EnrollResponseSchema, type AgentStatus, type HostFacts } from '../../shared/api.js';
+import { ApiPaths, EnrollResponseSchema, type AgentStatus, type EnrollResponse, type HostFacts } from '../../shared/api.js';
 import { EMPTY_HEAD, chainEntry, type JournalEntry } from '../../shared/journal.js';
 import { createServer, type SekimoriServer, type ServerOptions } from '../../server/app.js';
 import type { Clock } from '../../server/clock.js';
@@ -82,8 +82,8 @@ export function adminGet(server: TestServer, url: string): Promise<LightMyReques
   return server.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${server.adminToken}` } });
 }
 
-/** Enrols a new device with a fresh token; returns its id and credential. */
-export async function enrolDevice(server: TestServer, host: Partial<HostFacts> = {}): Promise<{ deviceId: string; credential: string }> {
+/** Enrols a new device with a fresh token; returns the enrolment answer (id, credential, recovery key…). */
+export async function enrolDevice(server: TestServer, host: Partial<HostFacts> = {}): Promise<EnrollResponse> {
   const token = await server.issueToken();
   const response = await postJson(server.app, ApiPaths.enroll, { token, host: hostFacts(host) });
   if (response.statusCode !== 200) throw new Error(`enrolment failed: ${response.statusCode} ${response.body}`);
@@ -146,4 +146,15 @@ export function adminPut(server: TestServer, url: string, body: unknown, bearer:
     headers: { 'content-type': 'application/json', ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }) },
     payload: JSON.stringify(body),
   });
+}
+
+/** DELETE with the admin token (or another bearer, or none). */
+export function adminDelete(server: TestServer, url: string, bearer: string | null = server.adminToken): Promise<LightMyRequestResponse> {
+  return server.app.inject({ method: 'DELETE', url, headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` } });
+}
+
+/** Every file of the database (main file, WAL, shared memory) as one buffer: what a copy of it would reveal. */
+export async function databaseBytes(dataDir: string): Promise<Buffer> {
+  const names = (await fs.readdir(dataDir)).filter((name) => name.startsWith('sekimori.db'));
+  return Buffer.concat(await Promise.all(names.map((name) => fs.readFile(path.join(dataDir, name)))));
 }

@@ -24,6 +24,12 @@ describe('operational logging', () => {
     ).toEqual({ req: { headers: { Authorization: REDACTED, host: 'x' } }, list: [{ token: REDACTED }], credential: REDACTED, n: 1 });
   });
 
+  it('redacts factors, recovery keys and recovery responses by field name', () => {
+    expect(
+      redactSecrets({ bundle: { user: 'tanaka', pin: { hash: 'h' }, totpSecret: 'S' }, params: { key: 'K', epoch: 2 }, recoveryKey: 'R', answer: { response: '12345-67890-12345' } }),
+    ).toEqual({ bundle: { user: 'tanaka', pin: REDACTED, totpSecret: REDACTED }, params: { key: REDACTED, epoch: 2 }, recoveryKey: REDACTED, answer: { response: REDACTED } });
+  });
+
   it('writes fastify-style calls as JSON lines with the subsystem and without secrets', () => {
     const out = capture();
     const log = fastifyLoggerFor(createOperationalLogger('info', out.stream).child({ subsystem: 'http' }));

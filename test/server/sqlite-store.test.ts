@@ -7,6 +7,9 @@ import { DATABASE_FILE, SqliteStore } from '../../server/sqlite-store.js';
 import { MAX_TAMPER_RECORDS_PER_DEVICE, type StoredPolicy } from '../../server/store.js';
 import { journal, makeTempDir } from './helpers.js';
 
+/** What enrolment adds to a device since recovery keys exist (a sealed placeholder: this store never opens it). */
+const recoveryFields = { recoveryTag: '123456', recoveryKey: { epoch: 0, sealedKey: 'sealed', createdAt: '2026-11-25T00:00:00.000Z' } };
+
 describe('SqliteStore', () => {
   let dir: string;
   let store: SqliteStore;
@@ -26,6 +29,7 @@ describe('SqliteStore', () => {
       agentVersion: '0.1.0',
       credentialHash: 'c'.repeat(64),
       enrolledAt: now,
+      ...recoveryFields,
     });
     expect(enrolled).toBe(true);
   });
@@ -63,6 +67,7 @@ describe('SqliteStore', () => {
       agentVersion: '0.1.0',
       credentialHash: 'c'.repeat(64),
       enrolledAt: now,
+      ...recoveryFields,
     });
     expect(again).toBe(false);
     expect(await store.listDevices()).toHaveLength(1);
@@ -138,6 +143,7 @@ describe('SqliteStore policies', () => {
       agentVersion: '0.1.0',
       credentialHash: 'c'.repeat(64),
       enrolledAt: now,
+      ...recoveryFields,
     });
     expect(await store.deviceTier(deviceId)).toBe('mynumber');
     const status = { agentVersion: '0.1.0', enforcement: { state: 'enforced' as const }, lockState: 'unlocked' as const, policyVersion: null, journal: { length: 0, headHash: GENESIS_HASH } };
