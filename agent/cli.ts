@@ -11,8 +11,9 @@ import { createLogger } from './logger.js';
 import { StateDirBusy, journalOpenFindings, startAgent } from './main.js';
 import { readHostFacts } from './platform/host-facts.js';
 import { rulesCommand } from './rules-cli.js';
+import { MAX_AUTHTOK_BYTES, pamVerify } from './pam-verify.js';
 import { enrollDevice } from './reporter/enrollment.js';
-import { CredentialsSchema, ReporterStateSchema, StatePaths, defaultStateDir, ipcEndpoint, readJsonFile } from './state.js';
+import { AgentConfigSchema, CredentialsSchema, ReporterStateSchema, StatePaths, defaultStateDir, ipcEndpoint, readJsonFile } from './state.js';
 import { StateLock } from './state-lock.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -28,7 +29,10 @@ Commands:
   run             run the agent service (enrols on first run)
                   --state DIR --server URL --enroll-token TOKEN
                   [--sysfs-root DIR]  (a sysfs tree other than /sys: VMs and tests)
-  status          print the agent's state            --state DIR [--json]
+                  [--socket PATH]     (the local socket; default /run/sekimori/agent.sock)
+  status          print the agent's state            --state DIR [--socket PATH] [--json]
+  pam-verify      PAM second factor (pam_exec expose_authtok): PIN+code on stdin,
+                  PAM_USER from the environment      [--state DIR] [--socket PATH]
   enroll          enrol once and exit                --state DIR --server URL --token TOKEN
   journal append  append one event to the journal    --state DIR --type TYPE --data JSON
   verify-journal  verify the journal's hash chain    --state DIR
@@ -59,6 +63,13 @@ function parse(argv: string[], options: ParseArgsConfig['options']): Options {
 const stateOption = { state: { type: 'string' } } as const;
 const stateDir = (values: Options): string => (typeof values.state === 'string' ? values.state : defaultStateDir(process.platform, process.env));
 const text = (values: Options, name: string): string | null => (typeof values[name] === 'string' ? values[name] : null);
+const socketOption = { socket: { type: 'string' } } as const;
+
+/** The agent's socket: `--socket`, else the config file's (when readable: it is root-only), else the default. */
+async function endpointOf(values: Options, paths: StatePaths): Promise<string> {
+  const configured = await readJsonFile(paths.config, AgentConfigSchema).catch(() => null);
+  return ipcEndpoint(process.platform, paths, text(values, 'socket') ?? configured?.ipc?.socketPath);
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -82,6 +93,8 @@ async function main(argv: string[]): Promise<number> {
       return verifyJournal(rest);
     case 'rules':
       return rulesCommand(rest);
+    case 'pam-verify':
+      return pamVerifyCommand(rest);
     case '--version':
       out(AGENT_VERSION);
       return 0;
@@ -91,8 +104,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const values = parse(argv, { ...stateOption, server: { type: 'string' }, 'enroll-token': { type: 'string' }, 'sysfs-root': { type: 'string' } });
-  if (values.help) return help('run --state DIR --server URL --enroll-token TOKEN [--sysfs-root DIR]');
+  const values = parse(argv, { ...stateOption, ...socketOption, server: { type: 'string' }, 'enroll-token': { type: 'string' }, 'sysfs-root': { type: 'string' } });
+  if (values.help) return help('run --state DIR --server URL --enroll-token TOKEN [--sysfs-root DIR] [--socket PATH]');
   const logger = createLogger();
   let agent;
   try {
@@ -101,6 +114,7 @@ async function run(argv: string[]): Promise<number> {
       serverUrl: text(values, 'server'),
       enrollToken: text(values, 'enroll-token'),
       sysfsRoot: text(values, 'sysfs-root') ?? undefined,
+      socketPath: text(values, 'socket') ?? undefined,
       logger,
       say: out,
     });
@@ -125,12 +139,12 @@ async function run(argv: string[]): Promise<number> {
 }
 
 async function status(argv: string[]): Promise<number> {
-  const values = parse(argv, { ...stateOption, json: { type: 'boolean' } });
-  if (values.help) return help('status --state DIR [--json]');
+  const values = parse(argv, { ...stateOption, ...socketOption, json: { type: 'boolean' } });
+  if (values.help) return help('status --state DIR [--socket PATH] [--json]');
   const paths = new StatePaths(stateDir(values));
   let report: Record<string, unknown>;
   try {
-    const answer = await callAgent(ipcEndpoint(process.platform, paths), { id: 1, method: 'status.get' });
+    const answer = await callAgent(await endpointOf(values, paths), { id: 1, method: 'status.get' });
     if (!answer.ok) throw new Failure(`the agent refused: ${answer.error.message}`);
     report = { running: true, ...LocalStatusSchema.parse(answer.result) };
   } catch (error) {
@@ -212,7 +226,7 @@ async function journalAppend(argv: string[]): Promise<number> {
   if (!data.success) throw new UsageError(`--data must be a JSON object: ${data.error.issues[0]?.message ?? ''}`);
 
   const paths = new StatePaths(stateDir(values));
-  const endpoint = ipcEndpoint(process.platform, paths);
+  const endpoint = await endpointOf(values, paths);
   // Through the running agent when there is one; otherwise directly, holding the state lock. An
   // agent that is still starting holds the lock without listening yet, so retry briefly.
   for (let attempt = 0; ; attempt += 1) {
@@ -245,6 +259,20 @@ async function verifyJournal(argv: string[]): Promise<number> {
   }
   out(`verified ${scan.count} entries`);
   return 0;
+}
+
+async function pamVerifyCommand(argv: string[]): Promise<number> {
+  const values = parse(argv, { ...stateOption, ...socketOption });
+  if (values.help) return help('pam-verify [--state DIR] [--socket PATH]   (PAM_USER in the environment, PIN+code on stdin)');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    if (size < MAX_AUTHTOK_BYTES) chunks.push(chunk);
+    size += chunk.length;
+  }
+  const result = await pamVerify({ endpoint: await endpointOf(values, new StatePaths(stateDir(values))), env: process.env, stdin: Buffer.concat(chunks) });
+  if (result.message) process.stderr.write(result.message + '\n');
+  return result.code;
 }
 
 function help(synopsis: string): number {

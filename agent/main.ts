@@ -1,10 +1,14 @@
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import type { Logger } from 'winston';
-import type { AgentStatus, Enforcement } from '../shared/api.js';
+import { KnownCommandSchema, type AgentStatus, type Command, type CommandAck, type Enforcement } from '../shared/api.js';
 import { isKnownEventType, type JournalEntry } from '../shared/journal.js';
-import type { IpcRequest } from '../shared/ipc.js';
+import type { IpcPrivilege, IpcRequest } from '../shared/ipc.js';
 import { assertNever } from '../shared/result.js';
-import { IpcRefusal, IpcServer, type IpcResult } from './ipc/ipc-server.js';
+import { IpcRefusal, IpcServer, type IpcConnectionContext, type IpcRefusedInfo, type IpcResult } from './ipc/ipc-server.js';
+import { linuxPeerLookup, type PeerIdentity } from './ipc/peer-credentials.js';
+import { LockService } from './lock/lock-service.js';
+import { LinuxSession, UnknownSession, type SessionPlatform } from './platform/session.js';
 import { Journal, type JournalOpenReport } from './journal/journal.js';
 import { describeEnforcement, probeEnforcement } from './platform/enforcement.js';
 import { readHostFacts } from './platform/host-facts.js';
@@ -34,6 +38,8 @@ export interface AgentRunOptions {
   readonly say: (line: string) => void;
   /** Root of sysfs (`/sys`); a fake tree in tests and VMs. */
   readonly sysfsRoot?: string;
+  /** The local socket path (overrides the config file). */
+  readonly socketPath?: string;
 }
 
 /** A running agent; `stop()` shuts it down in order and journals `agent.stopped`. */
@@ -82,10 +88,12 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   await policies.announce();
 
   const clock = new TrustedClock(systemClockSources, await readJsonFile(paths.clock, TrustedClockStateSchema).catch(() => null));
+  // Filled in below, once the reporter exists (the lock asks it for the last contact and the server).
+  let lockService: LockService | null = null;
   const status = (): AgentStatus => ({
     agentVersion: AGENT_VERSION,
     enforcement: enforcement(),
-    lockState: 'unknown',
+    lockState: lockService?.state ?? 'unknown',
     tier,
     policyVersion: policies.origin === 'signed' ? policies.current.policy.version : null,
     journal: { length: journal.durableHead.seq, headHash: journal.durableHead.hash },
@@ -126,9 +134,9 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       logger: options.logger.child({ subsystem: 'network' }),
       commands: new NodeCommandRunner(),
       settings: () => networkSettings(policies.current.policy, serverEndpoint, options.logger),
-      // The lock state machine is not wired into the agent yet (multi-factor issue): say so.
       lock: (reason) => {
-        options.logger.warn('a network violation asks for a terminal lock, which is not wired yet', { reason });
+        options.logger.warn('a network violation locks the terminal', { reason });
+        lockService?.dispatch({ type: 'policy-violation' });
       },
     });
     await network.start();
@@ -166,10 +174,83 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       pinnedKey ??= (await readJsonFile(paths.credentials, CredentialsSchema))?.policyPublicKey ?? null;
       if ((await policies.offer(signed)) && deviceControl) await deviceControl.policyChanged();
     },
+    onEnrolled: async (recovery) => {
+      await lockService?.setRecoveryKey(recovery.key, recovery.epoch);
+    },
+    heartbeatExtras: () => {
+      const recovery = lockService?.recoveryReport();
+      return recovery ? { recovery } : {};
+    },
+    afterHeartbeat: async () => {
+      await lockService?.syncCredentials();
+    },
+    onCommands: (commands) => runCommands(commands),
   });
+
+  const session: SessionPlatform = platform === 'linux' ? new LinuxSession(new NodeCommandRunner(), config?.lock?.consoleUser ?? null) : new UnknownSession(config?.lock?.consoleUser ?? null);
+  const bootMonotonic = performance.now();
+  const bootWall = Date.now();
+  lockService = await LockService.open({
+    stateDir: paths.dir,
+    journal,
+    logger: options.logger.child({ subsystem: 'lock' }),
+    policy: () => policies.current.policy.lock,
+    nowMs: () => clock.nowMs(),
+    // Monotonic: a wall clock set back by the user must not count as a clock jump (it is not one).
+    monotonicMs: () => Math.round(bootWall + performance.now() - bootMonotonic),
+    hostname: os.hostname().slice(0, 255) || 'unknown',
+    session,
+    lastContactAt: () => reporter.snapshot.lastContactAt,
+    hasServer: () => reporter.snapshot.serverUrl !== null,
+    deviceId: () => reporter.snapshot.deviceId,
+    server: reporter.credentialServer(),
+  });
+
+  /** Runs server commands in order; each answers with an ack (never throws: a bad command is refused in its ack). */
+  const runCommands = async (commands: readonly Command[]): Promise<CommandAck[]> => {
+    const acks: CommandAck[] = [];
+    for (const raw of commands) {
+      const parsed = KnownCommandSchema.safeParse(raw);
+      if (!parsed.success) {
+        acks.push({ id: raw.id, ok: false, detail: `unknown or malformed command ${raw.type.slice(0, 64)}` });
+        await journal.append('command.executed', { id: raw.id, type: raw.type.slice(0, 64), ok: false, detail: 'unknown or malformed' });
+        continue;
+      }
+      const command = parsed.data;
+      let detail: string | undefined;
+      try {
+        switch (command.type) {
+          case 'lock':
+            lockService?.dispatch({ type: 'remote-lock' });
+            break;
+          case 'resync':
+            reporter.requestResync();
+            break;
+          case 'reset-factors':
+            await lockService?.resetFactors(command.params.user, command.id);
+            break;
+          case 'set-recovery-key':
+            await lockService?.setRecoveryKey(new Uint8Array(Buffer.from(command.params.key, 'base64')), command.params.epoch);
+            detail = `recovery key epoch ${command.params.epoch}`;
+            break;
+          default:
+            assertNever(command, 'command');
+        }
+        acks.push(detail === undefined ? { id: command.id, ok: true } : { id: command.id, ok: true, detail });
+        // The key itself never reaches the journal.
+        await journal.append('command.executed', { id: command.id, type: command.type, ok: true, ...(command.type === 'reset-factors' ? { user: command.params.user } : {}) });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        acks.push({ id: command.id, ok: false, detail: message.slice(0, 500) });
+        await journal.append('command.executed', { id: command.id, type: command.type, ok: false, detail: message.slice(0, 500) });
+      }
+    }
+    return acks;
+  };
   await reporter.start();
 
-  const handle = async (request: IpcRequest): Promise<IpcResult> => {
+  const lockNow = lockService;
+  const handle = async (request: IpcRequest, connection: IpcConnectionContext): Promise<IpcResult> => {
     switch (request.method) {
       case 'status.get': {
         const snapshot = reporter.snapshot;
@@ -188,11 +269,69 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
         const entry: JournalEntry = await journal.append(request.params.type, request.params.data);
         return { seq: entry.seq, hash: entry.hash };
       }
+      case 'events.subscribe':
+        connection.subscribe();
+        return { subscribed: true };
+      case 'lock.get':
+        return await lockNow.view();
+      case 'lock.submit':
+        return await lockNow.submit(request.params.factor, request.params.secret);
+      case 'lock.now':
+        lockNow.dispatch({ type: 'manual-lock' });
+        return await lockNow.view();
+      case 'lock.activity':
+        lockNow.dispatch({ type: 'activity' });
+        return { ok: true };
+      case 'lock.uiHeartbeat': {
+        // The first heartbeat on a connection marks it as the lock screen: its disconnection is a lock trigger.
+        if (!lockScreens.has(connection)) {
+          lockScreens.add(connection);
+          connection.onClose(() => {
+            lockScreens.delete(connection);
+            lockNow.dispatch({ type: 'ui-gone' });
+          });
+        }
+        lockNow.dispatch({ type: 'ui-heartbeat' });
+        return { state: lockNow.state };
+      }
+      case 'lock.sessionEvent':
+        lockNow.dispatch({ type: request.params.event });
+        return await lockNow.view();
+      case 'lock.enrolBegin':
+        return await lockNow.enrolBegin(request.params.pin);
+      case 'lock.enrolConfirm':
+        return await lockNow.enrolConfirm(request.params.code);
+      case 'lock.recoveryChallenge':
+        return await lockNow.recoveryChallenge(request.params.action);
+      case 'lock.recoveryRespond':
+        return await lockNow.recoveryRespond(request.params.response);
+      case 'auth.verify':
+        return await lockNow.verifyBoth(request.params.user, request.params.pin, request.params.code, request.params.service);
       default:
         return assertNever(request, 'ipc request');
     }
   };
-  const ipc = await IpcServer.listen(ipcEndpoint(platform, paths), handle, options.logger.child({ subsystem: 'ipc' }));
+  const lockScreens = new Set<IpcConnectionContext>();
+  const authorize = async (privilege: IpcPrivilege, peer: PeerIdentity | null): Promise<boolean> => {
+    if (privilege === 'any') return true;
+    if (peer === null) return false;
+    // The agent's own uid (root for the service; the developer in `npm start`) acts for anyone.
+    if (peer.uid === 0 || peer.uid === ownUid) return true;
+    if (privilege === 'root') return false;
+    const [name, consoleUser] = await Promise.all([session.userName(peer.uid), session.consoleUser()]);
+    return name !== null && name === consoleUser;
+  };
+  const ownUid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  const refusals = new RefusalJournal(journal, options.logger);
+  const ipc = await IpcServer.listen({
+    endpoint: ipcEndpoint(platform, paths, options.socketPath ?? config?.ipc?.socketPath),
+    handler: handle,
+    logger: options.logger.child({ subsystem: 'ipc' }),
+    lookupPeer: platform === 'linux' ? linuxPeerLookup(new NodeCommandRunner()) : undefined,
+    authorize,
+    onRefused: (info) => refusals.note(info),
+  });
+  lockService.onDidChange((view) => ipc.broadcast({ event: 'lock.changed', data: view }));
 
   let stopping: Promise<void> | null = null;
   return {
@@ -201,6 +340,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
         clearInterval(policyTimer);
         await saveClock().catch((error: unknown) => options.logger.error('could not save the trusted clock', { error: String(error) }));
         await network?.dispose();
+        lockService?.dispose();
         await ipc.close();
         await deviceControl?.dispose();
         await reporter.dispose();
@@ -211,6 +351,37 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       return stopping;
     },
   };
+}
+
+/**
+ * Journals refused IPC messages, at most 20 a minute: a local user looping on a forbidden call must
+ * not fill the journal. The suppressed count goes into the next entry.
+ */
+class RefusalJournal {
+  private windowStart = 0;
+  private inWindow = 0;
+  private suppressed = 0;
+  constructor(
+    private readonly journal: Journal,
+    private readonly logger: Logger,
+  ) {}
+
+  note(info: IpcRefusedInfo): void {
+    const now = Date.now();
+    if (now - this.windowStart >= 60_000) {
+      this.windowStart = now;
+      this.inWindow = 0;
+    }
+    if (++this.inWindow > 20) {
+      this.suppressed++;
+      return;
+    }
+    const suppressed = this.suppressed;
+    this.suppressed = 0;
+    void this.journal
+      .append('ipc.refused', { reason: info.reason, method: info.method, uid: info.uid, pid: info.pid, detail: info.detail.slice(0, 300), ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}) })
+      .catch((error: unknown) => this.logger.error('could not journal an IPC refusal', { error: String(error) }));
+  }
 }
 
 /** `a.b.c.d:port` of the server when its URL names an IP address: the agent's own reporting is never a violation. */

@@ -35,9 +35,19 @@ export function defaultStateDir(platform: NodeJS.Platform, env: NodeJS.ProcessEn
   }
 }
 
-/** The local IPC endpoint: a Unix socket in the state dir, a named pipe on Windows. */
-export function ipcEndpoint(platform: NodeJS.Platform, paths: StatePaths): string {
-  return platform === 'win32' ? '\\\\.\\pipe\\sekimori-agent' : paths.socket;
+/** Where the service's socket lives when it runs from the default state directory (systemd `RuntimeDirectory=sekimori`). */
+export const DEFAULT_SOCKET_PATH = '/run/sekimori/agent.sock';
+
+/**
+ * The local IPC endpoint: a named pipe on Windows; on POSIX the configured socket path, else
+ * `/run/sekimori/agent.sock` for the installed service (its state directory is root-only, the
+ * socket must be reachable by session users), else a socket inside a non-default state directory
+ * (development and tests: reachable by its owner only).
+ */
+export function ipcEndpoint(platform: NodeJS.Platform, paths: StatePaths, socketPath?: string | null): string {
+  if (platform === 'win32') return '\\\\.\\pipe\\sekimori-agent';
+  if (socketPath) return socketPath;
+  return paths.dir === defaultStateDir(platform, process.env) ? DEFAULT_SOCKET_PATH : paths.socket;
 }
 
 export const CredentialsSchema = z.strictObject({
@@ -84,6 +94,21 @@ export const AgentConfigSchema = z.strictObject({
     .strictObject({
       /** Reconcile period: the longest a device can go undecided when no hotplug event arrives. */
       reconcileMs: z.number().int().min(100).max(600_000).optional(),
+    })
+    .optional(),
+  ipc: z
+    .strictObject({
+      /** The local socket (POSIX). Its directory is created 0755 and the socket 0666: access is decided per method from the peer's uid. */
+      socketPath: z.string().min(2).max(100).startsWith('/').optional(),
+    })
+    .optional(),
+  lock: z
+    .strictObject({
+      /**
+       * The user the lock covers, fixed (kiosk terminals without logind, and tests). Without it the
+       * agent asks logind for the active session of seat0.
+       */
+      consoleUser: z.string().min(1).max(256).optional(),
     })
     .optional(),
 });

@@ -1,23 +1,78 @@
 import { z } from 'zod';
 import { EventDataSchema, EventTypeSchema } from './journal.js';
 import { AgentStatusSchema } from './api.js';
+import { LockStateSchema, RecoveryActionSchema } from './lock.js';
 
 /**
  * The agent's local control channel (Unix socket / named pipe): one JSON object per line each way.
  * Everything arriving here comes from outside the privileged service and is validated before use.
  * Method names follow `<domain>.<verb>`.
+ *
+ * Who may call what (checked by the agent from the peer's credentials, never from the message):
+ * - `any`: any local user (status, the lock view, subscribing to changes);
+ * - `console`: the user of the console session the lock covers (unlock attempts, enrolment,
+ *   activity, lock-screen heartbeat, lock now, recovery challenge/response), or root acting for it;
+ * - `root`: root/SYSTEM only (the PAM helper, the operator's `journal append`).
+ * Administrator operations (reset factors, policy, approvals) never travel over this socket: they
+ * come from the server, signed or authenticated there.
  */
 export const MAX_IPC_LINE_BYTES = 64 * 1024;
 
+/** A PIN/password as typed (bounded; the agent normalises and checks the rules). */
+const secretText = z.string().max(256);
+/** A 6-digit TOTP code as typed (full-width digits and spaces are normalised by the agent). */
+const codeText = z.string().max(32);
+/** A login name as the OS knows it. */
+export const UserNameSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((name) => !name.includes('/') && [...name].every((ch) => ch.charCodeAt(0) >= 0x20 && ch.charCodeAt(0) !== 0x7f), 'not a user name');
+
+const id = z.number().int().nonnegative();
 export const IpcRequestSchema = z.discriminatedUnion('method', [
-  z.strictObject({ id: z.number().int().nonnegative(), method: z.literal('status.get') }),
-  z.strictObject({
-    id: z.number().int().nonnegative(),
-    method: z.literal('journal.append'),
-    params: z.strictObject({ type: EventTypeSchema, data: EventDataSchema }),
-  }),
+  z.strictObject({ id, method: z.literal('status.get') }),
+  z.strictObject({ id, method: z.literal('journal.append'), params: z.strictObject({ type: EventTypeSchema, data: EventDataSchema }) }),
+  /** Pushes `IpcNotification`s on this connection from now on (lock and status changes). */
+  z.strictObject({ id, method: z.literal('events.subscribe') }),
+  z.strictObject({ id, method: z.literal('lock.get') }),
+  /** One factor: the PIN in `locked`, the TOTP code in `second-factor`. */
+  z.strictObject({ id, method: z.literal('lock.submit'), params: z.strictObject({ factor: z.enum(['pin', 'totp']), secret: z.union([secretText, codeText]) }) }),
+  z.strictObject({ id, method: z.literal('lock.now') }),
+  /** Keyboard/mouse activity seen by the session (resets the idle timer while unlocked). */
+  z.strictObject({ id, method: z.literal('lock.activity') }),
+  /** The lock screen is alive (at least every 5 s while it shows). */
+  z.strictObject({ id, method: z.literal('lock.uiHeartbeat') }),
+  /** The session told the app it locked / resumed (the app sees these OS events; the agent acts). */
+  z.strictObject({ id, method: z.literal('lock.sessionEvent'), params: z.strictObject({ event: z.enum(['os-session-lock', 'resume', 'session-start']) }) }),
+  z.strictObject({ id, method: z.literal('lock.enrolBegin'), params: z.strictObject({ pin: secretText }) }),
+  z.strictObject({ id, method: z.literal('lock.enrolConfirm'), params: z.strictObject({ code: codeText }) }),
+  z.strictObject({ id, method: z.literal('lock.recoveryChallenge'), params: z.strictObject({ action: RecoveryActionSchema }) }),
+  z.strictObject({ id, method: z.literal('lock.recoveryRespond'), params: z.strictObject({ response: z.string().max(200) }) }),
+  /** The PAM helper: both factors at once for `user` (root only). */
+  z.strictObject({ id, method: z.literal('auth.verify'), params: z.strictObject({ user: UserNameSchema, pin: secretText, code: codeText, service: z.string().max(64).optional() }) }),
 ]);
 export type IpcRequest = z.infer<typeof IpcRequestSchema>;
+export type IpcMethod = IpcRequest['method'];
+
+export type IpcPrivilege = 'any' | 'console' | 'root';
+/** The privilege each method needs; the agent checks it before the handler runs. */
+export const IPC_METHOD_PRIVILEGE: Readonly<Record<IpcMethod, IpcPrivilege>> = {
+  'status.get': 'any',
+  'events.subscribe': 'any',
+  'lock.get': 'any',
+  'journal.append': 'root',
+  'auth.verify': 'root',
+  'lock.submit': 'console',
+  'lock.now': 'console',
+  'lock.activity': 'console',
+  'lock.uiHeartbeat': 'console',
+  'lock.sessionEvent': 'console',
+  'lock.enrolBegin': 'console',
+  'lock.enrolConfirm': 'console',
+  'lock.recoveryChallenge': 'console',
+  'lock.recoveryRespond': 'console',
+};
 
 export const LocalStatusSchema = z.strictObject({
   deviceId: z.string().nullable(),
@@ -30,12 +85,94 @@ export const LocalStatusSchema = z.strictObject({
 });
 export type LocalStatus = z.infer<typeof LocalStatusSchema>;
 
+/** Error codes a lock method answers with (stable; the lock screen words them). */
+export const LOCK_ERROR_CODES = [
+  'wrong-pin',
+  'wrong-code',
+  'replayed',
+  'malformed',
+  'backoff',
+  'locked-out',
+  'not-enrolled',
+  'corrupt-secret',
+  'wrong-state',
+  'no-console-user',
+  'offline-expired',
+  'pin-rules',
+  'no-pending-enrolment',
+  'enrolment-expired',
+  'already-enrolled',
+  'no-key',
+  'no-challenge',
+  'expired',
+  'wrong-response',
+  'too-many-attempts',
+  'empty',
+  'bad-character',
+  'bad-length',
+  'check-digit',
+  'bad-field',
+] as const;
+export const LockErrorCodeSchema = z.enum(LOCK_ERROR_CODES);
+export type LockErrorCode = z.infer<typeof LockErrorCodeSchema>;
+
+/**
+ * Everything the lock screen shows, computed by the agent. Strings in it (user and host names)
+ * come from the OS and may be hostile: the page renders them as text only.
+ */
+export const LockViewSchema = z.strictObject({
+  state: LockStateSchema,
+  /** The console user the lock covers; null when the agent cannot tell (then nobody can unlock here). */
+  user: z.string().max(256).nullable(),
+  hostname: z.string().max(255),
+  /** Factors the policy requires, in order. */
+  factors: z.array(z.enum(['pin', 'totp'])).min(1).max(2),
+  enrolled: z.boolean(),
+  pendingEnrolment: z.boolean(),
+  /** Failures left before the lock-out (administrator recovery needed). */
+  remainingAttempts: z.number().int().nonnegative(),
+  /** ISO time before which no attempt is accepted (back-off), or null. */
+  retryAt: z.string().nullable(),
+  lockedOut: z.boolean(),
+  /** Days the cached factors still work without the server; null when the server was reached today or there is no server. */
+  offlineDaysLeft: z.number().int().nonnegative().nullable(),
+  /** The recovery challenge on screen, if one was asked for. */
+  challenge: z.strictObject({ code: z.string().max(64), action: RecoveryActionSchema, expiresAt: z.string() }).nullable(),
+  /** The agent's clock (ISO), so the screen's clock and countdowns agree with the agent. */
+  now: z.string(),
+});
+export type LockView = z.infer<typeof LockViewSchema>;
+
+/** The answer of `lock.submit`, `lock.enrolConfirm`, `lock.recoveryRespond`, `auth.verify`. */
+export const LockAttemptResultSchema = z.strictObject({
+  ok: z.boolean(),
+  error: z.strictObject({ code: LockErrorCodeSchema, message: z.string().max(500), groups: z.array(z.number().int().min(1).max(10)).optional() }).optional(),
+  view: LockViewSchema,
+});
+export type LockAttemptResult = z.infer<typeof LockAttemptResultSchema>;
+
+/** The answer of `lock.enrolBegin`: what the enrolment screen shows (the QR is an SVG the agent rendered). */
+export const EnrolmentOfferSchema = z.strictObject({
+  ok: z.boolean(),
+  error: z.strictObject({ code: LockErrorCodeSchema, message: z.string().max(500) }).optional(),
+  offer: z.strictObject({ uri: z.string().max(1000), qrSvg: z.string().max(200_000), secret: z.string().max(64) }).optional(),
+  view: LockViewSchema,
+});
+export type EnrolmentOffer = z.infer<typeof EnrolmentOfferSchema>;
+
 export const IpcResponseSchema = z.union([
-  z.strictObject({ id: z.number().int().nonnegative(), ok: z.literal(true), result: z.json() }),
+  z.strictObject({ id, ok: z.literal(true), result: z.json() }),
   z.strictObject({
-    id: z.number().int().nonnegative().nullable(),
+    id: id.nullable(),
     ok: z.literal(false),
     error: z.strictObject({ code: z.string(), message: z.string() }),
   }),
 ]);
 export type IpcResponse = z.infer<typeof IpcResponseSchema>;
+
+/** Pushed to subscribed connections (no `id`): the new lock view or status. */
+export const IpcNotificationSchema = z.discriminatedUnion('event', [
+  z.strictObject({ event: z.literal('lock.changed'), data: LockViewSchema }),
+  z.strictObject({ event: z.literal('status.changed'), data: LocalStatusSchema }),
+]);
+export type IpcNotification = z.infer<typeof IpcNotificationSchema>;

@@ -20,6 +20,8 @@ export const LOCK_TRIGGERS = [
   'os-session-lock',
   'remote-lock',
   'manual-lock',
+  /** A policy violation whose policy says lock (e.g. network `alert-lock`). */
+  'policy-violation',
   'ui-gone',
   'ui-heartbeat-missed',
   /** The agent's clock ran backwards: fail closed. */

@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import type winston from 'winston';
 import { err, ok, type Result } from '../../shared/result.js';
+import { Secret } from 'otpauth';
+import type { UserCredentialBundle } from '../../shared/api.js';
 import { checkNewPin, hashPin, totpEnrolmentView, verifyPin, verifyTotp, newTotpSecret, type TotpEnrolmentView, type PinRuleError, SCRYPT_DEFAULTS } from './factors.js';
 import type { LockSecretsStore, UserFactors } from './secrets-store.js';
 import { assessThrottle, clearThrottle, recordFailure, recordSuccess, type ThrottleState } from './throttle.js';
@@ -229,9 +231,53 @@ export class LockAuthenticator {
       pending: null,
       enrolledAtMs: now,
       throttle: clearThrottle(),
+      uploaded: false,
     }));
     this.log.info('enrolment confirmed', { user: userRef(user) });
     return ok(undefined);
+  }
+
+  /** Users whose enrolment the server does not hold yet (roaming upload pending). */
+  usersToUpload(): string[] {
+    return this.options.store.users().filter((user) => {
+      const record = this.options.store.get(user);
+      return record.pin !== null && record.totp !== null && record.uploaded === false;
+    });
+  }
+
+  /** The enrolment as it travels to the server (only over the authenticated device channel); null when not enrolled or unreadable. */
+  exportBundle(user: string): UserCredentialBundle | null {
+    const record = this.options.store.get(user);
+    if (record.pin === null || record.totp === null) return null;
+    const secret = this.options.store.open(user, 'totp', record.totp);
+    if (secret === null) return null;
+    const totpSecret = new Secret({ buffer: Uint8Array.from(secret).buffer }).base32;
+    secret.fill(0);
+    return { user, pin: record.pin, totpSecret, enrolledAt: new Date(record.enrolledAtMs ?? this.options.now()).toISOString() };
+  }
+
+  async markUploaded(user: string): Promise<void> {
+    await this.options.store.update(user, (r) => ({ ...r, uploaded: true }));
+  }
+
+  /**
+   * Installs an enrolment made on another terminal (from the server). Keeps this terminal's own
+   * throttle and last accepted step: a roaming copy never clears a lock-out or re-opens a used code.
+   */
+  async installBundle(bundle: UserCredentialBundle): Promise<void> {
+    const secret = new Uint8Array(Secret.fromBase32(bundle.totpSecret).buffer);
+    const sealed = this.options.store.seal(bundle.user, 'totp', secret);
+    secret.fill(0);
+    const enrolledAtMs = Date.parse(bundle.enrolledAt);
+    await this.options.store.update(bundle.user, (r) => ({
+      ...r,
+      pin: bundle.pin,
+      totp: sealed,
+      pending: null,
+      enrolledAtMs: Number.isFinite(enrolledAtMs) ? enrolledAtMs : this.options.now(),
+      uploaded: true,
+    }));
+    this.log.info('enrolment installed from the server', { user: userRef(bundle.user) });
   }
 
   /** Administrator reset of a user's factors (server command): the user must enrol again. */

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import { z } from 'zod';
 import { err, ok, type Result } from '../../shared/result.js';
 
 /**
@@ -19,16 +18,9 @@ import { err, ok, type Result } from '../../shared/result.js';
  */
 export const SCRYPT_DEFAULTS = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 } as const;
 
-export const PinHashSchema = z.strictObject({
-  algorithm: z.literal('scrypt'),
-  N: z.int().min(2 ** 10).max(2 ** 20),
-  r: z.int().min(1).max(32),
-  p: z.int().min(1).max(16),
-  keyLength: z.int().min(16).max(64),
-  salt: z.base64(),
-  hash: z.base64(),
-});
-export type PinHash = z.infer<typeof PinHashSchema>;
+/** The stored form lives in the shared API (it roams through the server). */
+export { PinHashSchema, type PinHash } from '../../shared/api.js';
+import type { PinHash } from '../../shared/api.js';
 
 export const PIN_MIN_LENGTH = 6;
 export const PIN_MAX_LENGTH = 128;

@@ -18,10 +18,13 @@ import type { LockState, LockTransition, LockTrigger } from '../../shared/lock.j
  * - Idle: while `unlocked`, `idleSeconds` (policy; 0 = never) without `activity` locks. Activity
  *   restarts the timer. Idle is checked on every event, including `tick`.
  * - The second-factor step expires after `secondFactorTimeoutMs` (back to `locked`).
- * - While not `unlocked` the lock screen must send `ui-heartbeat` at least every `uiHeartbeatTimeoutMs`;
- *   a missing heartbeat or `ui-gone` produces a transition to `locked` even when already `locked`,
- *   because the caller must respond (OS session lock, restart the lock screen). Other lock triggers
- *   in `locked` are no-ops (no record).
+ * - Once a lock screen has sent a `ui-heartbeat`, it must keep sending one at least every
+ *   `uiHeartbeatTimeoutMs` while not `unlocked`; a missing heartbeat or `ui-gone` produces a
+ *   transition to `locked` even when already `locked`, because the caller must respond (OS session
+ *   lock, restart the lock screen). It is reported once: the watch stops until a lock screen sends a
+ *   heartbeat again (a terminal whose UI is dead for a weekend journals one record, not 11,520).
+ *   Before any lock screen appeared (service start, no desktop session) nothing is expected.
+ *   Other lock triggers in `locked` are no-ops (no record).
  */
 
 /** Events the agent feeds in. `attemptEpoch` is `LockSnapshot.epoch` when the attempt started. */
@@ -31,6 +34,7 @@ export type LockEvent =
   | { readonly type: 'os-session-lock' }
   | { readonly type: 'remote-lock' }
   | { readonly type: 'manual-lock' }
+  | { readonly type: 'policy-violation' }
   | { readonly type: 'ui-gone' }
   | { readonly type: 'ui-heartbeat' }
   | { readonly type: 'activity' }
@@ -67,6 +71,8 @@ export interface LockSnapshot {
   /** When the second-factor step began. */
   readonly secondFactorSinceMs: number;
   readonly lastHeartbeatMs: number;
+  /** True while a lock screen is known to be alive (it sent a heartbeat and has not gone missing since). */
+  readonly uiWatched: boolean;
 }
 
 export interface LockStep {
@@ -77,10 +83,10 @@ export interface LockStep {
 
 /** The state at agent start: locked (the agent never starts unlocked). */
 export function initialLockSnapshot(nowMs: number): LockSnapshot {
-  return { state: 'locked', epoch: 0, lastClockMs: nowMs, lastActivityMs: nowMs, secondFactorSinceMs: nowMs, lastHeartbeatMs: nowMs };
+  return { state: 'locked', epoch: 0, lastClockMs: nowMs, lastActivityMs: nowMs, secondFactorSinceMs: nowMs, lastHeartbeatMs: nowMs, uiWatched: false };
 }
 
-type LockTriggerOnly = Extract<LockTrigger, 'session-start' | 'idle' | 'resume' | 'os-session-lock' | 'remote-lock' | 'manual-lock' | 'ui-gone' | 'ui-heartbeat-missed' | 'clock-jump' | 'second-factor-timeout'>;
+type LockTriggerOnly = Extract<LockTrigger, 'session-start' | 'idle' | 'resume' | 'os-session-lock' | 'remote-lock' | 'manual-lock' | 'policy-violation' | 'ui-gone' | 'ui-heartbeat-missed' | 'clock-jump' | 'second-factor-timeout'>;
 
 /** Lock triggers that produce a record even when already `locked`. */
 const ALWAYS_REPORTED: ReadonlySet<LockTrigger> = new Set<LockTrigger>(['ui-gone', 'ui-heartbeat-missed', 'clock-jump']);
@@ -88,8 +94,9 @@ const ALWAYS_REPORTED: ReadonlySet<LockTrigger> = new Set<LockTrigger>(['ui-gone
 function lock(snapshot: LockSnapshot, trigger: LockTriggerOnly, nowMs: number, out: LockTransition[]): LockSnapshot {
   if (snapshot.state === 'locked' && !ALWAYS_REPORTED.has(trigger)) return snapshot;
   out.push({ from: snapshot.state, to: 'locked', trigger, at: nowMs });
-  // The heartbeat deadline restarts so one missing heartbeat is reported once, not on every tick.
-  return { ...snapshot, state: 'locked', epoch: snapshot.epoch + 1, lastHeartbeatMs: nowMs };
+  // A missing or gone lock screen is reported once; the watch resumes with its next heartbeat.
+  const uiWatched = trigger === 'ui-gone' || trigger === 'ui-heartbeat-missed' ? false : snapshot.uiWatched;
+  return { ...snapshot, state: 'locked', epoch: snapshot.epoch + 1, lastHeartbeatMs: nowMs, uiWatched };
 }
 
 /** Timers (clock jump, second-factor timeout, idle, heartbeat) evaluated before any event. */
@@ -107,10 +114,10 @@ function applyTimers(snapshot: LockSnapshot, nowMs: number, config: LockConfig, 
       break;
     case 'second-factor':
       if (nowMs - s.secondFactorSinceMs >= config.secondFactorTimeoutMs) s = lock(s, 'second-factor-timeout', nowMs, out);
-      else if (nowMs - s.lastHeartbeatMs >= config.uiHeartbeatTimeoutMs) s = lock(s, 'ui-heartbeat-missed', nowMs, out);
+      else if (s.uiWatched && nowMs - s.lastHeartbeatMs >= config.uiHeartbeatTimeoutMs) s = lock(s, 'ui-heartbeat-missed', nowMs, out);
       break;
     case 'locked':
-      if (nowMs - s.lastHeartbeatMs >= config.uiHeartbeatTimeoutMs) s = lock(s, 'ui-heartbeat-missed', nowMs, out);
+      if (s.uiWatched && nowMs - s.lastHeartbeatMs >= config.uiHeartbeatTimeoutMs) s = lock(s, 'ui-heartbeat-missed', nowMs, out);
       break;
     default:
       assertNever(s.state, 'lock state');
@@ -133,6 +140,7 @@ export function stepLock(snapshot: LockSnapshot, event: LockEvent, nowMs: number
     case 'os-session-lock':
     case 'remote-lock':
     case 'manual-lock':
+    case 'policy-violation':
       s = lock(s, event.type, nowMs, out);
       break;
     case 'ui-gone':
@@ -140,7 +148,7 @@ export function stepLock(snapshot: LockSnapshot, event: LockEvent, nowMs: number
       if (s.state !== 'unlocked') s = lock(s, 'ui-gone', nowMs, out);
       break;
     case 'ui-heartbeat':
-      s = { ...s, lastHeartbeatMs: nowMs };
+      s = { ...s, lastHeartbeatMs: nowMs, uiWatched: true };
       break;
     case 'activity':
       if (s.state === 'unlocked') s = { ...s, lastActivityMs: nowMs };
@@ -175,10 +183,13 @@ export function nextLockDeadlineMs(snapshot: LockSnapshot, nowMs: number, config
   switch (snapshot.state) {
     case 'unlocked':
       return config.idleSeconds > 0 ? Math.max(0, snapshot.lastActivityMs + config.idleSeconds * 1000 - nowMs) : null;
-    case 'second-factor':
-      return Math.max(0, Math.min(snapshot.secondFactorSinceMs + config.secondFactorTimeoutMs, snapshot.lastHeartbeatMs + config.uiHeartbeatTimeoutMs) - nowMs);
+    case 'second-factor': {
+      const secondFactorDue = snapshot.secondFactorSinceMs + config.secondFactorTimeoutMs;
+      const heartbeatDue = snapshot.uiWatched ? snapshot.lastHeartbeatMs + config.uiHeartbeatTimeoutMs : Infinity;
+      return Math.max(0, Math.min(secondFactorDue, heartbeatDue) - nowMs);
+    }
     case 'locked':
-      return Math.max(0, snapshot.lastHeartbeatMs + config.uiHeartbeatTimeoutMs - nowMs);
+      return snapshot.uiWatched ? Math.max(0, snapshot.lastHeartbeatMs + config.uiHeartbeatTimeoutMs - nowMs) : null;
     default:
       return assertNever(snapshot.state, 'lock state');
   }

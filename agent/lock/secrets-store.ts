@@ -51,6 +51,8 @@ export const UserFactorsSchema = z.strictObject({
     .nullable(),
   enrolledAtMs: z.number().int().nonnegative().nullable(),
   throttle: ThrottleStateSchema,
+  /** False until the server holds this enrolment (roaming); absent in files from before roaming. */
+  uploaded: z.boolean().optional(),
 });
 export type UserFactors = z.infer<typeof UserFactorsSchema>;
 

@@ -78,9 +78,14 @@ const PROFILE_USB: Readonly<Record<Tier, Policy['usb']>> = {
   },
 };
 
+/**
+ * Two different factors (知識 + 所持: PIN + TOTP) on the My Number tier as the seed demands, and on
+ * LGWAN too (it handles personal data as well). The schema also names `smartcard` and `fido2` for
+ * later; until they are built the agent serves any possession factor with TOTP (never with less).
+ */
 const PROFILE_LOCK: Readonly<Record<Tier, Policy['lock']>> = {
-  mynumber: { idleSeconds: 300, onResume: true, onSessionStart: true, factors: ['password', 'smartcard'], maxFailures: 5, offlineDays: 14 },
-  lgwan: { idleSeconds: 600, onResume: true, onSessionStart: true, factors: ['password', 'smartcard'], maxFailures: 5, offlineDays: 14 },
+  mynumber: { idleSeconds: 300, onResume: true, onSessionStart: true, factors: ['pin', 'totp'], maxFailures: 5, offlineDays: 14 },
+  lgwan: { idleSeconds: 600, onResume: true, onSessionStart: true, factors: ['pin', 'totp'], maxFailures: 5, offlineDays: 14 },
   internet: { idleSeconds: 900, onResume: false, onSessionStart: true, factors: ['password'], maxFailures: 10, offlineDays: 30 },
 };
 

@@ -63,7 +63,7 @@ export class TrustedClock {
     this.lastServerSyncMs = serverTimeMs;
   }
 
-  /** The trusted time, epoch ms; never less than any earlier answer since the last sync. */
+  /** The trusted time, whole epoch ms (stored in integer fields); never less than any earlier answer since the last sync. */
   nowMs(): number {
     const monotonic = this.sources.monotonicNow();
     // A monotonic clock never runs backwards; clamp anyway so a faulty source cannot rewind us.
@@ -71,7 +71,9 @@ export class TrustedClock {
     const now = Math.max(floor, this.sources.wallNow());
     this.anchorMs = now;
     this.anchorMonotonic = monotonic;
-    return now;
+    // Whole ms out (the anchor keeps its fraction — half a round trip, `performance.now()` — so
+    // frequent reads lose nothing); flooring keeps the answers monotonic.
+    return Math.floor(now);
   }
 
   now(): Date {

@@ -4,7 +4,7 @@ import { AgentConfigSchema, readJsonFile, writeJsonFileAtomic, type Credentials,
 import { ServerClient } from './server-client.js';
 
 export type EnrollOutcome =
-  | { kind: 'enrolled'; credentials: Credentials }
+  | { kind: 'enrolled'; credentials: Credentials; recovery: { key: Uint8Array; epoch: number } }
   | { kind: 'not-configured' }
   | { kind: 'refused'; status: number; code: string; message: string }
   | { kind: 'unreachable'; message: string };
@@ -42,7 +42,7 @@ export async function enrollDevice(input: {
         await writeJsonFileAtomic(input.paths.config, rest);
       }
       await input.journal.append('agent.enrolled', { deviceId: credentials.deviceId, serverUrl });
-      return { kind: 'enrolled', credentials };
+      return { kind: 'enrolled', credentials, recovery: { key: new Uint8Array(Buffer.from(result.value.recoveryKey, 'base64')), epoch: result.value.recoveryKeyEpoch } };
     }
     case 'refused':
       return { kind: 'refused', status: result.status, code: result.error.code, message: result.error.message };

@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { AgentStatus, HostFacts, SignedPolicy } from '../../shared/api.js';
+import type { AgentStatus, Command, CommandAck, HeartbeatRequest, HostFacts, SignedPolicy, UserCredentialBundle } from '../../shared/api.js';
 import type { Journal } from '../journal/journal.js';
 import {
   CredentialsSchema,
@@ -39,6 +39,14 @@ export interface ReporterOptions {
   readonly onPolicy?: (signed: SignedPolicy, etag: string) => Promise<void>;
   /** The server's time from each heartbeat, epoch ms, corrected by half the round trip (the trusted clock's anchor). */
   readonly onServerTime?: (serverTimeMs: number) => void;
+  /** Called once after enrolment with the device's recovery key. */
+  readonly onEnrolled?: (recovery: { key: Uint8Array; epoch: number }) => Promise<void>;
+  /** Runs the commands a heartbeat delivered and answers each (acks travel with the next heartbeat). */
+  readonly onCommands?: (commands: readonly Command[]) => Promise<CommandAck[]>;
+  /** What else the heartbeat reports (the recovery key's epoch). */
+  readonly heartbeatExtras?: () => Pick<HeartbeatRequest, 'recovery'>;
+  /** After every successful heartbeat (e.g. upload enrolments the server does not hold yet). */
+  readonly afterHeartbeat?: () => Promise<void>;
 }
 
 export interface ReporterSnapshot {
@@ -73,6 +81,8 @@ export class Reporter {
   private loop: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
   private wakeTimer: NodeJS.Timeout | null = null;
+  /** Command results not yet delivered; kept in memory only (a restart re-runs the commands, which are idempotent). */
+  private pendingAcks: CommandAck[] = [];
 
   constructor(private readonly options: ReporterOptions) {
     this.backoff = new Backoff(options.retryBaseMs, options.retryMaxMs);
@@ -109,6 +119,32 @@ export class Reporter {
     this.unsubscribe?.();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await this.loop;
+  }
+
+  /** Fetch the policy again and re-check the journal against the server now (the `resync` command). */
+  requestResync(): void {
+    this.policyEtag = null;
+    this.ackConfirmed = false;
+    this.nextHeartbeatAt = 0;
+    this.sleeper.wake();
+  }
+
+  /** The enrolment store on the server (roaming), or null while not enrolled. */
+  credentialServer(): { put(bundle: UserCredentialBundle): Promise<boolean>; lookup(user: string): Promise<UserCredentialBundle | null> } {
+    return {
+      put: async (bundle) => {
+        const credentials = this.credentials;
+        if (credentials === null) return false;
+        const result = await new ServerClient(this.serverUrl() ?? credentials.serverUrl).putCredentials(credentials.credential, bundle);
+        return result.kind === 'ok';
+      },
+      lookup: async (user) => {
+        const credentials = this.credentials;
+        if (credentials === null) return null;
+        const result = await new ServerClient(this.serverUrl() ?? credentials.serverUrl).lookupCredentials(credentials.credential, user);
+        return result.kind === 'ok' ? result.value : null;
+      },
+    };
   }
 
   private serverUrl(): string | null {
@@ -152,6 +188,7 @@ export class Reporter {
         this.ackConfirmed = false;
         this.nextHeartbeatAt = 0;
         this.options.logger.info('enrolled', { deviceId: outcome.credentials.deviceId, serverUrl: outcome.credentials.serverUrl });
+        await this.options.onEnrolled?.(outcome.recovery);
         return 'ok';
       case 'not-configured':
         this.problem = 'not-configured';
@@ -173,12 +210,28 @@ export class Reporter {
     const journal = this.options.journal;
     if (!this.ackConfirmed || Date.now() >= this.nextHeartbeatAt) {
       const sentAt = performance.now();
-      const heartbeat = await client.heartbeat(credentials.credential, { status: this.options.status() });
+      const acks = this.pendingAcks;
+      const heartbeat = await client.heartbeat(credentials.credential, {
+        status: this.options.status(),
+        ...this.options.heartbeatExtras?.(),
+        ...(acks.length > 0 ? { acks: acks.slice(0, 100) } : {}),
+      });
       if (heartbeat.kind !== 'ok') return this.failed('heartbeat', heartbeat);
+      this.pendingAcks = this.pendingAcks.slice(Math.min(acks.length, 100));
       const serverTimeMs = Date.parse(heartbeat.value.serverTime);
       if (Number.isFinite(serverTimeMs)) this.options.onServerTime?.(serverTimeMs + (performance.now() - sentAt) / 2);
       this.nextHeartbeatAt = Date.now() + this.options.heartbeatMs;
       await this.fetchPolicy(client, credentials, heartbeat.value.policyEtag);
+      if (heartbeat.value.commands.length > 0 && this.options.onCommands) {
+        const delivered = new Set(this.pendingAcks.map((ack) => ack.id));
+        const fresh = heartbeat.value.commands.filter((command) => !delivered.has(command.id));
+        if (fresh.length > 0) {
+          this.pendingAcks.push(...(await this.options.onCommands(fresh)));
+          // Answer at once rather than a heartbeat period later: the administrator is waiting.
+          this.nextHeartbeatAt = 0;
+        }
+      }
+      await this.options.afterHeartbeat?.().catch((error: unknown) => this.options.logger.warn('after-heartbeat work failed', { error: String(error) }));
       const { ackSeq, ackHash } = heartbeat.value;
       await this.noteAck(ackSeq, ackHash);
       const conflict = await this.chainConflict(ackSeq, ackHash);

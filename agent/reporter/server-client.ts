@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   ApiErrorSchema,
   ApiPaths,
@@ -13,6 +13,8 @@ import {
   type HeartbeatRequest,
   type HeartbeatResponse,
   type SignedPolicy,
+  UserCredentialBundleSchema,
+  type UserCredentialBundle,
 } from '../../shared/api.js';
 import type { JournalEntry } from '../../shared/journal.js';
 
@@ -48,13 +50,23 @@ export class ServerClient {
     return this.call('GET', ApiPaths.policy, undefined, credential, SignedPolicySchema);
   }
 
+  /** Stores a user's enrolment on the server (roaming). */
+  putCredentials(credential: string, bundle: UserCredentialBundle): Promise<CallResult<unknown>> {
+    return this.call('PUT', ApiPaths.credentials, bundle, credential, z.unknown());
+  }
+
+  /** A user's enrolment from another terminal of this tier; `refused` 404 when there is none. */
+  lookupCredentials(credential: string, user: string): Promise<CallResult<UserCredentialBundle>> {
+    return this.post(ApiPaths.credentialsLookup, { user }, credential, UserCredentialBundleSchema);
+  }
+
   private post<T>(route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
     return this.call('POST', route, body, credential, schema);
   }
 
-  private async call<T>(method: 'GET' | 'POST', route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
+  private async call<T>(method: 'GET' | 'POST' | 'PUT', route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {
     const headers: Record<string, string> = {};
-    if (method === 'POST') headers['content-type'] = 'application/json';
+    if (method !== 'GET') headers['content-type'] = 'application/json';
     if (credential !== null) headers.authorization = `Bearer ${credential}`;
     let response: Response;
     let text: string;
@@ -62,7 +74,7 @@ export class ServerClient {
       response = await fetch(new URL(route, this.baseUrl), {
         method,
         headers,
-        body: method === 'POST' ? JSON.stringify(body) : undefined,
+        body: method === 'GET' ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       text = await response.text();

@@ -94,35 +94,31 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
     expect(JSON.parse(offline.stdout)).toMatchObject({ running: false, journalLength: base + 2, enrolled: false });
   });
 
-  it('answers broken IPC messages with an error and never crashes on them', async () => {
+  it('answers broken IPC messages with an error, closes that connection, journals why (never the content) and never crashes', async () => {
     const stateDir = await tempDir();
     const agent = await runAgent(stateDir);
     const socket = path.join(stateDir, 'agent.sock');
-    expect((await fs.stat(socket)).mode & 0o777).toBe(0o600);
+    // Outside the installed service the socket sits in the owner-only state directory.
+    expect((await fs.stat(stateDir)).mode & 0o077).toBe(0);
     const before = await callAgent(socket, { id: 0, method: 'status.get' });
     const base = (before as unknown as { result: { journalLength: number } }).result.journalLength;
 
-    const answers = await rawExchange(
-      socket,
-      [
-        'this is not json',
-        '{"id":1,"method":"nope"}',
-        '{"id":2,"method":"status.get","extra":true}',
-        '{"id":3,"method":"journal.append","params":{"type":"Bad Type","data":{}}}',
-        '{"id":4,"method":"journal.append","params":{"type":"operator.marker","data":{"__proto__":{"polluted":1}}}}',
-        '{"id":5,"method":"journal.append","params":{"type":"unknown.thing","data":{}}}',
-        '[]',
-        '{"id":6,"method":"status.get"}',
-      ].join('\n') + '\n',
-      8,
-    );
-    const parsed = answers.map((line) => JSON.parse(line));
-    expect(parsed.slice(0, 7).every((answer) => answer.ok === false)).toBe(true);
-    expect(parsed[0].error.code).toBe('invalid-json');
-    expect(parsed[1].error.code).toBe('bad-request');
-    expect(parsed[4].error.code).toBe('forbidden-key');
-    expect(parsed[5].error.code).toBe('unknown-type');
-    expect(parsed[7]).toMatchObject({ id: 6, ok: true, result: { journalLength: base } });
+    // Each broken line on its own connection: the first one closes it, so a second line is never read.
+    const cases: [string, string][] = [
+      ['this is not json', 'invalid-json'],
+      ['{"id":1,"method":"nope"}', 'bad-request'],
+      ['{"id":2,"method":"status.get","extra":true}', 'bad-request'],
+      ['{"id":3,"method":"journal.append","params":{"type":"Bad Type","data":{}}}', 'bad-request'],
+      ['{"id":4,"method":"journal.append","params":{"type":"operator.marker","data":{"__proto__":{"polluted":1}}}}', 'forbidden-key'],
+      ['[]', 'bad-request'],
+    ];
+    for (const [line, code] of cases) {
+      const answers = await rawExchange(socket, `${line}\n{"id":99,"method":"status.get"}\n`, 2);
+      expect(answers.map((answer) => JSON.parse(answer) as { ok: boolean; error?: { code: string } }), line).toEqual([{ id: expect.toSatisfy((id: unknown) => id === null || typeof id === 'number'), ok: false, error: { code, message: expect.any(String) } }]);
+    }
+    // A well-formed request the handler refuses keeps the connection.
+    const unknown = await rawExchange(socket, '{"id":5,"method":"journal.append","params":{"type":"unknown.thing","data":{}}}\n{"id":6,"method":"status.get"}\n', 2);
+    expect(unknown.map((line) => JSON.parse(line) as unknown)).toMatchObject([{ id: 5, ok: false, error: { code: 'unknown-type' } }, { id: 6, ok: true }]);
 
     // A line far over the limit is refused and the connection closed; the agent lives on.
     const huge = await rawExchange(socket, Buffer.alloc(200 * 1024, 0x61), 1);
@@ -130,9 +126,19 @@ describe('sekimori-agent command line', { timeout: 120_000 }, () => {
     const after = await callAgent(socket, { id: 9, method: 'status.get' });
     expect(after).toMatchObject({ ok: true });
     expect(agent.alive).toBe(true);
-    // Nothing those messages carried reached the journal.
+    // The journal holds one ipc.refused per closed connection and nothing those messages carried.
     const journal = await fs.readFile(path.join(stateDir, 'journal.jsonl'), 'utf8');
-    expect(journal.trim().split('\n')).toHaveLength(base);
+    const added = journal.trim().split('\n').slice(base).map((line) => JSON.parse(line) as { type: string; data: { reason: string } });
+    expect(added.map((entry) => `${entry.type}:${entry.data.reason}`)).toEqual([
+      'ipc.refused:malformed',
+      'ipc.refused:bad-request',
+      'ipc.refused:bad-request',
+      'ipc.refused:bad-request',
+      'ipc.refused:malformed',
+      'ipc.refused:bad-request',
+      'ipc.refused:too-large',
+    ]);
+    expect(journal).not.toContain('polluted');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

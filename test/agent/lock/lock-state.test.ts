@@ -15,16 +15,16 @@ import {
 const config: LockConfig = { idleSeconds: 300, requiredFactors: 2, secondFactorTimeoutMs: 120_000, uiHeartbeatTimeoutMs: 15_000 };
 const T0 = 1_000_000;
 
-/** A snapshot in `state` at T0 (reached through real events, so epochs are consistent). */
+/** A snapshot in `state` at T0 with a live lock screen (reached through real events, so epochs are consistent). */
 function reach(state: LockState, cfg: LockConfig = config): LockSnapshot {
-  let s = initialLockSnapshot(T0);
+  let s = stepLock(initialLockSnapshot(T0), { type: 'ui-heartbeat' }, T0, cfg).snapshot;
   if (state === 'locked') return s;
   s = stepLock(s, { type: 'first-factor-ok', attemptEpoch: s.epoch }, T0, cfg).snapshot;
   if (state === 'second-factor') return s;
   return stepLock(s, { type: 'second-factor-ok', attemptEpoch: s.epoch }, T0, cfg).snapshot;
 }
 
-const LOCK_EVENTS = ['session-start', 'resume', 'os-session-lock', 'remote-lock', 'manual-lock'] as const;
+const LOCK_EVENTS = ['session-start', 'resume', 'os-session-lock', 'remote-lock', 'manual-lock', 'policy-violation'] as const;
 const STATES: readonly LockState[] = ['locked', 'second-factor', 'unlocked'];
 
 describe('lock state machine', () => {
@@ -98,6 +98,25 @@ describe('lock state machine', () => {
       expect(s.state).toBe(from);
     });
   }
+
+  it('expects no heartbeat before a lock screen ever appeared (service start, no desktop session)', () => {
+    const s = initialLockSnapshot(T0);
+    expect(stepLock(s, { type: 'tick' }, T0 + 3_600_000, config).transitions).toEqual([]);
+    expect(nextLockDeadlineMs(s, T0, config)).toBeNull();
+  });
+
+  it('reports a lock screen that went missing once, and watches again from its next heartbeat', () => {
+    let s = reach('locked');
+    const missed = stepLock(s, { type: 'tick' }, T0 + 15_000, config);
+    expect(missed.transitions.map((t) => t.trigger)).toEqual(['ui-heartbeat-missed']);
+    s = missed.snapshot;
+    expect(stepLock(s, { type: 'tick' }, T0 + 3_600_000, config).transitions).toEqual([]);
+    expect(nextLockDeadlineMs(s, T0 + 15_000, config)).toBeNull();
+    s = stepLock(s, { type: 'ui-heartbeat' }, T0 + 20_000, config).snapshot;
+    expect(stepLock(s, { type: 'tick' }, T0 + 35_000, config).transitions.map((t) => t.trigger)).toEqual(['ui-heartbeat-missed']);
+    const gone = stepLock(stepLock(s, { type: 'ui-gone' }, T0 + 21_000, config).snapshot, { type: 'tick' }, T0 + 60_000, config);
+    expect(gone.transitions).toEqual([]);
+  });
 
   it('heartbeats keep a locked screen from being reported as missing', () => {
     let s = reach('locked');

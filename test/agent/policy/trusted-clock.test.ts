@@ -109,3 +109,17 @@ describe('TrustedClock', () => {
     expect(() => new TrustedClock(sources()).sync(Number.NaN)).toThrow(RangeError);
   });
 });
+
+describe('TrustedClock whole milliseconds', () => {
+  it('answers whole ms after a sync with a fractional server time, and frequent reads lose no time', () => {
+    let monotonic = 0.25;
+    const clock = new TrustedClock({ wallNow: () => 0, monotonicNow: () => monotonic }, null);
+    clock.sync(1_700_000_000_000.5);
+    for (let i = 0; i < 10_000; i++) {
+      monotonic += 0.3;
+      expect(Number.isInteger(clock.nowMs())).toBe(true);
+    }
+    // 10,000 reads 0.3 ms apart: 3,000 ms passed, not 0 (flooring the anchor on each read would lose it all).
+    expect(clock.nowMs()).toBe(1_700_000_003_000);
+  });
+});
