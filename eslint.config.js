@@ -49,7 +49,8 @@ const packageBans = {
 /** The layer rules alone (no type information needed). */
 export const layerConfig = [
   {
-    files: ['**/*.ts'],
+    // .cts: the sandboxed preload is CommonJS (main/preload.cts) and obeys the same layers.
+    files: ['**/*.ts', '**/*.cts'],
     languageOptions: { parser: tseslint.parser },
     plugins: { import: importPlugin },
     settings: {
@@ -71,7 +72,7 @@ export const layerConfig = [
     },
   },
   ...layers.map((layer) => ({
-    files: [`${layer}/**/*.ts`],
+    files: [`${layer}/**/*.ts`, `${layer}/**/*.cts`],
     rules: { 'no-restricted-imports': ['error', { patterns: packageBans[layer] }] },
   })),
 ];
