@@ -202,6 +202,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     session,
     lastContactAt: () => reporter.snapshot.lastContactAt,
     hasServer: () => reporter.snapshot.serverUrl !== null,
+    serverReachable: () => reporter.snapshot.problem !== 'server unreachable',
     deviceId: () => reporter.snapshot.deviceId,
     server: reporter.credentialServer(),
   });

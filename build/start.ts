@@ -1,5 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -19,8 +20,8 @@ const agentCli = path.join(root, 'dist/agent/cli.js');
 const children: ChildProcess[] = [];
 let stopping = false;
 
-function start(name: string, command: string, args: string[], onLine?: (line: string) => void): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(name: string, command: string, args: string[], onLine?: (line: string) => void, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const relay = (stream: NodeJS.ReadableStream, sink: NodeJS.WriteStream): void => {
     let buffer = '';
     stream.setEncoding('utf8');
@@ -97,13 +98,16 @@ async function main(): Promise<void> {
     // that `ps` shows), and the agent deletes it once spent.
     const token = execFileSync(process.execPath, [serverCli, 'enrollment-token', '--data', serverData], { encoding: 'utf8' }).trim();
     fs.mkdirSync(agentState, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(agentState, 'config.json'), JSON.stringify({ serverUrl: url, enrollToken: token }, null, 2) + '\n', { mode: 0o600 });
+    // The lock covers the developer's own session (a desktop without logind cannot name it).
+    const config = { serverUrl: url, enrollToken: token, lock: { consoleUser: os.userInfo().username } };
+    fs.writeFileSync(path.join(agentState, 'config.json'), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   }
   start('agent', process.execPath, [agentCli, ...agentArgs]);
 
   const electron = electronBinary();
   if (electron) {
-    start('app', electron, [path.join(root, 'dist/main/main.js')]);
+    // Outside the installed service the agent's socket lives in its state directory.
+    start('app', electron, [path.join(root, 'dist/main/main.js')], undefined, { SEKIMORI_AGENT_SOCKET: path.join(agentState, 'agent.sock') });
   } else {
     process.stdout.write('Electron binary not installed here (its download is blocked on this machine): running server + agent without the desktop app.\n');
   }

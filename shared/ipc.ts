@@ -134,7 +134,7 @@ export const LockViewSchema = z.strictObject({
   /** ISO time before which no attempt is accepted (back-off), or null. */
   retryAt: z.string().nullable(),
   lockedOut: z.boolean(),
-  /** Days the cached factors still work without the server; null when the server was reached today or there is no server. */
+  /** Days the cached factors still work without the server, while it cannot be reached; null when it can (or there is none). */
   offlineDaysLeft: z.number().int().nonnegative().nullable(),
   /** The recovery challenge on screen, if one was asked for. */
   challenge: z.strictObject({ code: z.string().max(64), action: RecoveryActionSchema, expiresAt: z.string() }).nullable(),

@@ -38,6 +38,8 @@ export interface LockServiceOptions {
   readonly lastContactAt: () => string | null;
   /** Whether this terminal reports to a server at all (offline days only count then). */
   readonly hasServer: () => boolean;
+  /** False while the last attempt to reach the server failed (the lock screen then shows the offline days left). */
+  readonly serverReachable: () => boolean;
   readonly deviceId: () => string | null;
   readonly server: CredentialServer | null;
   /** scrypt parameters for new PINs (tests lower them). */
@@ -167,9 +169,9 @@ export class LockService {
     for (const listener of this.listeners) listener(view);
   }
 
-  /** Days the cached factors still work offline; null without a server or before the first contact. */
+  /** Days the cached factors still work offline; null while the server is reachable, without one, or before the first contact. */
   private offlineDaysLeft(): number | null {
-    if (!this.options.hasServer()) return null;
+    if (!this.options.hasServer() || this.options.serverReachable()) return null;
     const last = this.options.lastContactAt();
     const lastMs = last === null ? NaN : Date.parse(last);
     if (!Number.isFinite(lastMs)) return null;

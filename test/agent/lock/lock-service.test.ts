@@ -55,13 +55,14 @@ afterEach(() => {
   for (const service of open.splice(0)) service.dispose();
 });
 
-async function rig(options: { dir?: string; lock?: Partial<Policy['lock']>; server?: MemoryCredentialServer; lastContactAt?: string | null } = {}) {
+async function rig(options: { dir?: string; lock?: Partial<Policy['lock']>; server?: MemoryCredentialServer; lastContactAt?: string | null; reachable?: boolean } = {}) {
   const dir = options.dir ?? (await tempDir());
   const { journal } = await Journal.open(path.join(dir, 'journal.jsonl'));
   const clock = { wall: T0, mono: 1_000_000 };
   const session = new TestSession();
   const lock: Policy['lock'] = { idleSeconds: 300, onResume: true, onSessionStart: true, factors: ['pin', 'totp'], maxFailures: 3, offlineDays: 7, ...options.lock };
   let lastContactAt = options.lastContactAt === undefined ? new Date(T0).toISOString() : options.lastContactAt;
+  let reachable = options.reachable ?? true;
   const service = await LockService.open({
     stateDir: dir,
     journal,
@@ -73,6 +74,7 @@ async function rig(options: { dir?: string; lock?: Partial<Policy['lock']>; serv
     session,
     lastContactAt: () => lastContactAt,
     hasServer: () => true,
+    serverReachable: () => reachable,
     deviceId: () => DEVICE,
     server: options.server ?? null,
     scrypt: FAST,
@@ -83,7 +85,7 @@ async function rig(options: { dir?: string; lock?: Partial<Policy['lock']>; serv
     clock.mono += ms;
   };
   const entries = () => readJournal(dir);
-  return { dir, journal, clock, session, service, advance, entries, setLastContact: (iso: string | null) => (lastContactAt = iso) };
+  return { dir, journal, clock, session, service, advance, entries, setLastContact: (iso: string | null) => (lastContactAt = iso), setReachable: (value: boolean) => (reachable = value) };
 }
 
 /** Enrols the console user through the service, as the lock screen does; returns the phone's secret. */
@@ -204,6 +206,9 @@ describe('LockService', () => {
   it('keeps cached factors working offline for offlineDays, shows the days left, then refuses', async () => {
     const r = await rig({ lock: { offlineDays: 2 } });
     const secret = await enrol(r);
+    // Reachable: nothing to count down.
+    expect((await r.service.view()).offlineDaysLeft).toBeNull();
+    r.setReachable(false);
     expect((await r.service.view()).offlineDaysLeft).toBe(2);
     r.advance(86_400_000 + 60_000);
     expect((await r.service.view()).offlineDaysLeft).toBe(1);
@@ -214,7 +219,9 @@ describe('LockService', () => {
     expect((await r.service.view()).offlineDaysLeft).toBe(0);
     expect(await r.service.submit('pin', PIN)).toMatchObject({ ok: false, error: { code: 'offline-expired' } });
     r.setLastContact(new Date(r.clock.wall).toISOString());
+    r.setReachable(true);
     expect((await r.service.submit('pin', PIN)).ok).toBe(true);
+    expect((await r.service.view()).offlineDaysLeft).toBeNull();
   });
 
   it('refuses attempts when no console user is known, and never unlocks a different user with the first user\'s PIN step', async () => {
