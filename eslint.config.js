@@ -4,7 +4,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';
 
-const layers = ['shared', 'agent', 'server', 'main', 'renderer'];
+// server/dashboard is browser code inside server/: its own layer, listed after server so its rules win.
+const layers = ['shared', 'agent', 'server', 'server/dashboard', 'main', 'renderer'];
 const nodeBuiltins = [
   'node:*', 'fs', 'fs/*', 'path', 'os', 'child_process', 'crypto', 'net', 'http', 'https', 'tls',
   'dgram', 'dns', 'util', 'stream', 'events', 'worker_threads', 'process', 'url', 'zlib', 'module',
@@ -17,7 +18,19 @@ const forbiddenSources = {
   server: ['agent', 'main', 'renderer', 'test', 'build'],
   main: ['agent', 'server', 'renderer', 'test', 'build'],
   renderer: ['agent', 'server', 'main', 'test', 'build'],
+  // The rest of server/ is forbidden to it below (a zone with an exception for the dashboard itself).
+  'server/dashboard': ['agent', 'main', 'renderer', 'test', 'build'],
 };
+
+/** Extra zones: the dashboard may not import the server around it (only shared/ and itself). */
+const extraZones = [
+  {
+    target: './server/dashboard',
+    from: './server',
+    except: ['./dashboard'],
+    message: 'server/dashboard/ is browser code: it may import shared/ and itself, not the server (layers: DESIGN.md §3).',
+  },
+];
 
 const restricted = (patterns, message) => ({ group: patterns, message });
 
@@ -39,6 +52,11 @@ const packageBans = {
   main: [
     restricted(['fastify', 'better-sqlite3', 'usb'], 'main/ talks to the agent over IPC; it never touches devices or the database.'),
   ],
+  'server/dashboard': [
+    restricted(nodeBuiltins, 'dashboard pages run in a browser: no Node built-ins.'),
+    restricted(['electron', 'electron/*'], 'electron is only for main/.'),
+    restricted(['zod', 'winston', 'fastify', 'better-sqlite3', 'usb', 'systeminformation', 'electron-store', 'otpauth', 'qrcode'], 'dashboard pages load no packages (a page cannot resolve a bare import); types from shared/ only with `import type`.'),
+  ],
   renderer: [
     restricted(nodeBuiltins, 'renderer pages are sandboxed: no Node built-ins.'),
     restricted(['electron', 'electron/*'], 'renderer pages reach the app only through the preload API.'),
@@ -54,19 +72,22 @@ export const layerConfig = [
     languageOptions: { parser: tseslint.parser },
     plugins: { import: importPlugin },
     settings: {
-      'import/resolver': { typescript: { alwaysTryTypes: true, project: ['./*/tsconfig.json'], noWarnOnMultipleProjects: true }, node: true },
+      'import/resolver': { typescript: { alwaysTryTypes: true, project: ['./*/tsconfig.json', './server/dashboard/tsconfig.json'], noWarnOnMultipleProjects: true }, node: true },
     },
     rules: {
       'import/no-restricted-paths': [
         'error',
         {
-          zones: Object.entries(forbiddenSources).flatMap(([target, from]) =>
-            from.map((source) => ({
-              target: `./${target}`,
-              from: `./${source}`,
-              message: `${target}/ may not import from ${source}/ (layers: DESIGN.md §3).`,
-            })),
-          ),
+          zones: [
+            ...Object.entries(forbiddenSources).flatMap(([target, from]) =>
+              from.map((source) => ({
+                target: `./${target}`,
+                from: `./${source}`,
+                message: `${target}/ may not import from ${source}/ (layers: DESIGN.md §3).`,
+              })),
+            ),
+            ...extraZones,
+          ],
         },
       ],
     },

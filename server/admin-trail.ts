@@ -1,20 +1,18 @@
 import type { Store } from './store.js';
 
 /**
- * The administrators' audit trail (DESIGN.md §8, "who did what"): every administrative request
- * that acts on terminals or users is one `admin_actions` row. Never a secret, never a recovery
- * response code.
+ * The administrators' audit trail (DESIGN.md §8, "who did what"): every administrative act — logins
+ * (ok and failed), logouts, password changes, commands, recovery, user resets, policy changes — is
+ * one `admin_actions` row naming the acting account (`api-token` for the admin token). Never a
+ * secret, never a password, code or recovery response.
  */
-
-/** Who acts through the admin token (administrator accounts come with the dashboard). */
-export const ADMIN_ACTOR = 'admin';
-
 export async function recordAdminAction(
   store: Store,
   at: Date,
+  actor: string,
   action: string,
   subject: { readonly deviceId?: string | null; readonly user?: string | null },
   detail: Readonly<Record<string, unknown>>,
 ): Promise<void> {
-  await store.addAdminAction({ at: at.toISOString(), actor: ADMIN_ACTOR, action, deviceId: subject.deviceId ?? null, user: subject.user ?? null, detail });
+  await store.addAdminAction({ at: at.toISOString(), actor, action, deviceId: subject.deviceId ?? null, user: subject.user ?? null, detail });
 }

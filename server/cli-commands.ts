@@ -1,13 +1,16 @@
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DeviceIdSchema, type DeviceSummary } from '../shared/api.js';
+import { ADMIN_ROLES, AdminNameSchema, AdminRoleSchema, DeviceIdSchema, type DeviceSummary } from '../shared/api.js';
 import { TIERS, type Tier } from '../shared/policy.js';
 import { assertNever } from '../shared/result.js';
 import { parseUntrustedJson } from '../shared/safe-json.js';
+import { createAdminAccount } from './admin-accounts.js';
+import { recordAdminAction } from './admin-trail.js';
 import { verifyStoredChain } from './chain.js';
 import { systemClock, type Clock } from './clock.js';
 import { sha256Hex } from './crypto.js';
 import { DataDirError } from './data-dir.js';
+import { loadOrCreateDataKey } from './data-key.js';
 import { DEFAULT_TOKEN_TTL_HOURS, MAX_TOKEN_TTL_HOURS, issueEnrollmentToken } from './enrollment.js';
 import { ListenError, startServer } from './main.js';
 import { isTier, policyDocument, publishPolicy } from './policies.js';
@@ -60,6 +63,7 @@ Commands:
   devices           List enrolled devices.
   policy set        Validate, sign and publish a tier's policy from a JSON file.
   policy show       Print a tier's current policy.
+  create-admin      Create an administrator account (prints its initial password and TOTP secret once).
 
 Options:
   -h, --help        Show this help.
@@ -155,6 +159,21 @@ Prints the current policy document of TIER as JSON (exit 1 when none was publish
   -h, --help    Show this help.`,
     options: { ...help, ...dataOption, tier: { type: 'string' } },
     run: runPolicyShow,
+  },
+  'create-admin': {
+    usage: `Usage: ${PROGRAM} create-admin --data DIR --user NAME [--role ${ADMIN_ROLES.join('|')}]
+
+Creates an administrator account for the dashboard and prints, once, its initial password (to be
+changed at the first login) and its TOTP secret (base32, and as an otpauth:// URI for the
+authenticator app). Neither is stored in clear nor logged: the server keeps the password's scrypt
+hash and the secret sealed. Role "auditor" may only read. Works whether or not the server runs.
+
+  --data DIR    Data directory of the server (started once already).
+  --user NAME   Account name: letters, digits, . _ @ - (at most 64; case-insensitive).
+  --role ROLE   ${ADMIN_ROLES.join(' | ')} (default admin).
+  -h, --help    Show this help.`,
+    options: { ...help, ...dataOption, user: { type: 'string' }, role: { type: 'string' } },
+    run: runCreateAdmin,
   },
 };
 
@@ -345,6 +364,34 @@ async function runPolicyShow(values: Values, io: CliIo): Promise<number> {
     const current = await store.currentPolicy(tier);
     if (current === null) throw new CommandError(`no policy published for tier ${tier}`);
     io.stdout(JSON.stringify(policyDocument(current), null, 2));
+  } finally {
+    await store.close();
+  }
+  return EXIT_OK;
+}
+
+async function runCreateAdmin(values: Values, io: CliIo): Promise<number> {
+  const dataDir = requireData(values);
+  const user = stringValue(values, 'user');
+  if (user === undefined) throw new UsageError('missing --user NAME');
+  if (!AdminNameSchema.safeParse(user).success) throw new UsageError(`--user ${JSON.stringify(printable(user))} is not an account name (letters, digits, . _ @ -; at most 64)`);
+  const roleText = stringValue(values, 'role') ?? 'admin';
+  const role = AdminRoleSchema.safeParse(roleText);
+  if (!role.success) throw new UsageError(`--role ${JSON.stringify(printable(roleText))} is not one of ${ADMIN_ROLES.join(', ')}`);
+  // The database first: a mistyped --data is an error, not a new data directory with a new key.
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    const dataKey = loadOrCreateDataKey(dataDir);
+    const now = (io.clock ?? systemClock)();
+    const created = await createAdminAccount({ store, dataKey }, { user, role: role.data, now });
+    if (!created.ok) throw new CommandError(created.error.message);
+    await recordAdminAction(store, now, 'cli', 'account.created', {}, { account: user, role: role.data });
+    const account = created.value;
+    io.stdout(`created ${account.role} account ${account.user}`);
+    io.stdout(`initial password: ${account.initialPassword}`);
+    io.stdout(`TOTP secret (base32): ${account.totpSecret}`);
+    io.stdout(`otpauth URI: ${account.totpUri}`);
+    io.stdout('Shown once: add the secret to an authenticator app now; the password must be changed at the first login.');
   } finally {
     await store.close();
   }

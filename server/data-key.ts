@@ -91,3 +91,8 @@ export function recoveryKeyAad(deviceId: string, epoch: number): string {
 export function userCredentialsAad(tier: string, user: string): string {
   return JSON.stringify(['sekimori-user-credentials-v1', tier, user]);
 }
+
+/** The AAD of an administrator account's TOTP secret (the account's name as stored). */
+export function adminTotpAad(accountName: string): string {
+  return JSON.stringify(['sekimori-admin-totp-v1', accountName]);
+}

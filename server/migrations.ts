@@ -175,6 +175,118 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_users_by_user ON device_users (user_name);
     `,
   },
+  {
+    version: 5,
+    name: 'administrator accounts, sessions, login throttling; terminal list counters and keyset indexes',
+    // Passwords: scrypt JSON (parameters kept). TOTP secrets: sealed (AES-256-GCM, data key).
+    // Sessions: only the SHA-256 of the cookie's random id. Counters: see VIOLATION_EVENT_TYPES and
+    // TAMPER_EVENT_TYPES in sqlite-store.ts (the same lists as the backfill below).
+    sql: `
+      CREATE TABLE admin_accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'auditor')),
+        password_json TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL CHECK (must_change_password IN (0, 1)),
+        sealed_totp TEXT NOT NULL,
+        totp_last_step INTEGER,
+        created_at TEXT NOT NULL,
+        last_login_at TEXT
+      ) STRICT;
+
+      CREATE TABLE admin_sessions (
+        id_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES admin_accounts(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ip TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX admin_sessions_by_account ON admin_sessions (account_id);
+      CREATE INDEX admin_sessions_by_last_seen ON admin_sessions (last_seen_at);
+
+      -- subject: 'account:<name, lower case>' or 'ip:<address>'.
+      CREATE TABLE login_throttle (
+        subject TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL CHECK (failures >= 0),
+        last_failure_at TEXT NOT NULL,
+        blocked_until TEXT
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX login_throttle_by_last_failure ON login_throttle (last_failure_at);
+
+      ALTER TABLE devices ADD COLUMN violation_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE devices ADD COLUMN tamper_flag_count INTEGER NOT NULL DEFAULT 0;
+      UPDATE devices SET
+        violation_count = (SELECT COUNT(*) FROM events e
+                           WHERE e.device_id = devices.id AND e.type IN ('device.blocked', 'export.blocked', 'network.violation')),
+        tamper_flag_count = (SELECT COUNT(*) FROM tamper_events t WHERE t.device_id = devices.id)
+                          + (SELECT COUNT(*) FROM events e WHERE e.device_id = devices.id AND e.type = 'tamper.detected');
+
+      -- The terminal list pages by keyset (sort key, id) in these indexes' order: a page reads its
+      -- rows and stops, whatever the page number. The expressions are the list query's, verbatim.
+      CREATE INDEX devices_list_by_hostname ON devices (hostname, id);
+      CREATE INDEX devices_list_by_last_seen ON devices (coalesce(last_seen_at, ''), id);
+      CREATE INDEX devices_list_by_tier_hostname ON devices (coalesce(tier, 'mynumber'), hostname, id);
+      CREATE INDEX devices_list_by_tier_last_seen ON devices (coalesce(tier, 'mynumber'), coalesce(last_seen_at, ''), id);
+    `,
+  },
+  {
+    version: 6,
+    name: 'device requests (申請/承認) and per-device policy revisions',
+    // An approved request becomes an exception in that terminal's next signed policy; the device's
+    // policy_rev counts approvals and revocations so its policy version keeps increasing.
+    sql: `
+      CREATE TABLE device_requests (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        user_name TEXT NOT NULL,
+        device_json TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        window_from TEXT NOT NULL,
+        window_until TEXT NOT NULL,
+        access TEXT NOT NULL CHECK (access IN ('read-only', 'read-write')),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'revoked')),
+        submitted_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        approved_until TEXT,
+        approved_access TEXT CHECK (approved_access IS NULL OR approved_access IN ('read-only', 'read-write')),
+        reason TEXT
+      ) STRICT;
+      -- The dashboard lists by state, newest first; a terminal's own requests by device.
+      CREATE INDEX device_requests_by_state ON device_requests (state, received_at, id);
+      CREATE INDEX device_requests_by_device ON device_requests (device_id, received_at, id);
+      ALTER TABLE devices ADD COLUMN policy_rev INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE devices ADD COLUMN policy_rev_at TEXT;
+    `,
+  },
+  {
+    version: 7,
+    name: 'self-inspection runs (自己点検) and the department of each terminal',
+    // A selfcheck_runs row is a projection of one stored selfcheck.result event whose data validated
+    // (SelfcheckRunSchema), written in the same transaction as the event (server/sqlite-selfcheck.ts).
+    // finished_at is the run's finishedAt normalised to UTC ISO with milliseconds, so it sorts as text.
+    sql: `
+      ALTER TABLE devices ADD COLUMN department TEXT;
+      CREATE INDEX devices_by_department ON devices (department, id) WHERE department IS NOT NULL;
+
+      CREATE TABLE selfcheck_runs (
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        seq INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        trigger TEXT NOT NULL CHECK (trigger IN ('start', 'daily', 'command')),
+        command_id TEXT,
+        finished_at TEXT NOT NULL,
+        overall TEXT NOT NULL CHECK (overall IN ('pass', 'fail', 'unknown')),
+        data_json TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, seq)
+      ) STRICT, WITHOUT ROWID;
+      -- A terminal's runs of a fiscal year are one range of this index.
+      CREATE INDEX selfcheck_runs_by_device_finished ON selfcheck_runs (device_id, finished_at, seq);
+    `,
+  },
 ];
 
 /** What `migrate` did. */

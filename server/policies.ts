@@ -17,8 +17,8 @@ import type { PolicyHead, Store, StoredPolicy } from './store.js';
 /** Version 1 is the built-in profile every agent ships with; the first published policy is 2. */
 export const FIRST_PUBLISHED_VERSION = 2;
 
-/** Who publishes, until administrator accounts exist. */
-export const DEFAULT_PUBLISHER = 'admin';
+/** `createdBy` of a policy published with the command line on the server (`policy set`). */
+export const DEFAULT_PUBLISHER = 'cli';
 
 /** How often a publish retries when a concurrent publisher took the version it computed. */
 const MAX_PUBLISH_ATTEMPTS = 5;

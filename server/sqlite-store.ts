@@ -8,26 +8,45 @@ import { TierSchema, type Tier } from '../shared/policy.js';
 import { planBatch } from './chain.js';
 import { sha256Hex } from './crypto.js';
 import { migrate, SchemaTooNewError } from './migrations.js';
+import { SqliteAdminTables } from './sqlite-admin.js';
+import { SqliteRequestTables } from './sqlite-requests.js';
+import { SqliteSelfcheckTables } from './sqlite-selfcheck.js';
 import {
   DEFAULT_DEVICE_TIER,
   MAX_TAMPER_RECORDS_PER_DEVICE,
+  TAMPER_EVENT_TYPES,
+  VIOLATION_EVENT_TYPES,
   isTamperKind,
+  type AdminSessionRecord,
   type AppendOutcome,
   type ChainHead,
   type ChainRejection,
   type DeviceRecoveryKeys,
   type EnrollmentTokenRecord,
+  type LoginThrottleRecord,
+  type NewAdminAccount,
   type NewAdminAction,
+  type NewAdminSession,
+  type NewDeviceRequest,
+  type DeviceRequestDecision,
+  type DeviceRequestQuery,
+  type StoredDeviceRequest,
   type NewCommand,
   type NewDevice,
   type PolicyHead,
+  type SelfcheckReportQuery,
+  type SelfcheckReportSource,
+  type StoredSelfcheckRun,
   type RecoveryCandidate,
   type SealedRecoveryKey,
   type Store,
+  type StoredAdminAccount,
   type StoredAdminAction,
   type StoredCommand,
   type StoredPolicy,
   type TamperRecord,
+  type TerminalQuery,
+  type TerminalRecord,
   type UserCredentialsRecord,
   type UserCredentialsSummary,
   type UserResetRequest,
@@ -168,8 +187,15 @@ interface TamperRow {
 export class SqliteStore implements Store {
   private closed = false;
   private readonly statements;
+  private readonly admin: SqliteAdminTables;
+  private readonly requests: SqliteRequestTables;
+  private readonly selfcheck: SqliteSelfcheckTables;
+  private readonly pendingHeartbeats: { deviceId: string; status: AgentStatus; seenAt: string; resolve: (head: ChainHead | null) => void; reject: (error: Error) => void }[] = [];
 
   private constructor(private readonly db: Database.Database) {
+    this.admin = new SqliteAdminTables(db);
+    this.requests = new SqliteRequestTables(db);
+    this.selfcheck = new SqliteSelfcheckTables(db);
     this.statements = {
       addToken: db.prepare<[string, string, string]>(
         'INSERT INTO enrollment_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)',
@@ -298,6 +324,9 @@ export class SqliteStore implements Store {
       ),
       head: db.prepare<[string], DeviceHeadRow>('SELECT ack_seq, ack_hash FROM devices WHERE id = ?'),
       setHead: db.prepare<[number, string, string]>('UPDATE devices SET ack_seq = ?, ack_hash = ? WHERE id = ?'),
+      addCounts: db.prepare<{ id: string; violations: number; tamper: number }>(
+        'UPDATE devices SET violation_count = violation_count + @violations, tamper_flag_count = tamper_flag_count + @tamper WHERE id = @id',
+      ),
       eventHash: db.prepare<[string, number], { hash: string }>('SELECT hash FROM events WHERE device_id = ? AND seq = ?'),
       insertEvent: db.prepare<[string, number, string, string, string, string, string, string, string]>(
         `INSERT INTO events (device_id, seq, time, tz, type, data_json, prev, hash, received_at)
@@ -316,8 +345,8 @@ export class SqliteStore implements Store {
       tamper: db.prepare<[string], TamperRow>(
         'SELECT kind, seq, detail_json, detected_at FROM tamper_events WHERE device_id = ? ORDER BY id',
       ),
-      // Counts are exact (not ack_seq) so a row deleted behind the server's back shows. Paging and
-      // cached counters come with the dashboard's 100k-terminal list.
+      // Counts are exact (not ack_seq) so a row deleted behind the server's back shows. The
+      // dashboard's 100k-terminal list pages with counters instead (listTerminals, migration 5).
       listDevices: db.prepare<[], DeviceSummaryRow>(
         `SELECT d.id, d.hostname, d.os, d.agent_version, d.enrolled_at, d.last_seen_at,
                 json_extract(d.status_json, '$.enforcement.state') AS enforcement,
@@ -391,12 +420,37 @@ export class SqliteStore implements Store {
     return this.run(() => this.statements.credentialHash.get(deviceId)?.credential_hash ?? null);
   }
 
+  /**
+   * Heartbeats are group-committed: every heartbeat that arrives in one turn of the event loop is
+   * written in one transaction (one fsync), and each caller is answered after that commit. With many
+   * terminals beating at once this turns N commits into a few; a lone heartbeat waits one tick.
+   */
   recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string): Promise<ChainHead | null> {
-    return this.run(() => {
-      const tier = status.tier ?? DEFAULT_DEVICE_TIER;
-      const row = this.statements.heartbeat.get(JSON.stringify(status), seenAt, status.agentVersion, tier, deviceId);
-      return row ? toHead(row) : null;
+    if (this.closed) return Promise.reject(new Error('SqliteStore used after close()'));
+    return new Promise((resolve, reject) => {
+      this.pendingHeartbeats.push({ deviceId, status, seenAt, resolve, reject });
+      if (this.pendingHeartbeats.length === 1) setImmediate(() => this.flushHeartbeats());
     });
+  }
+
+  private flushHeartbeats(): void {
+    const batch = this.pendingHeartbeats.splice(0);
+    if (batch.length === 0) return;
+    if (this.closed) {
+      for (const item of batch) item.reject(new Error('SqliteStore used after close()'));
+      return;
+    }
+    try {
+      const rows = this.db.transaction(() =>
+        batch.map((item) => this.statements.heartbeat.get(JSON.stringify(item.status), item.seenAt, item.status.agentVersion, item.status.tier ?? DEFAULT_DEVICE_TIER, item.deviceId)),
+      )();
+      batch.forEach((item, index) => {
+        const row = rows[index];
+        item.resolve(row ? toHead(row) : null);
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   appendEvents(deviceId: string, entries: readonly JournalEntry[], receivedAt: string): Promise<AppendOutcome> {
@@ -426,10 +480,16 @@ export class SqliteStore implements Store {
             );
           }
           if (plan.accepted.length > 0) this.statements.setHead.run(plan.head.seq, plan.head.hash, deviceId);
+          const violations = plan.accepted.filter((entry) => VIOLATIONS.has(entry.type)).length;
+          const tamper = plan.accepted.filter((entry) => TAMPER_TYPES.has(entry.type)).length;
+          if (violations + tamper > 0) this.statements.addCounts.run({ id: deviceId, violations, tamper });
+          // Self-inspection runs: stored with their events or not at all (same transaction).
+          const selfcheck = this.selfcheck.ingest(deviceId, plan.accepted, receivedAt);
           const accepted = plan.accepted.length;
-          if (!plan.rejection) return { status: 'accepted', head: plan.head, accepted };
+          const extra = selfcheck === undefined ? {} : { selfcheck };
+          if (!plan.rejection) return { status: 'accepted', head: plan.head, accepted, ...extra };
           this.recordTamper(deviceId, plan.rejection, receivedAt);
-          return { status: 'rejected', head: plan.head, accepted, rejection: plan.rejection };
+          return { status: 'rejected', head: plan.head, accepted, rejection: plan.rejection, ...extra };
         })
         // IMMEDIATE: the head is read and then moved; taking the write lock up front means a
         // concurrent writer waits (busy_timeout) instead of failing on lock upgrade.
@@ -709,8 +769,86 @@ export class SqliteStore implements Store {
     return this.run(() => this.statements.userKnownInTiers.get({ user, tiers: JSON.stringify(tiers) })?.found === 1);
   }
 
+  addAdminAccount(account: NewAdminAccount): Promise<boolean> {
+    return this.run(() => this.admin.addAccount(account));
+  }
+
+  adminAccount(name: string): Promise<StoredAdminAccount | null> {
+    return this.run(() => this.admin.account(name));
+  }
+
+  listAdminAccounts(): Promise<StoredAdminAccount[]> {
+    return this.run(() => this.admin.accounts());
+  }
+
+  acceptAdminLogin(accountId: number, step: number, at: string): Promise<boolean> {
+    return this.run(() => this.admin.acceptLogin(accountId, step, at));
+  }
+
+  setAdminPassword(accountId: number, passwordJson: string, mustChangePassword: boolean): Promise<void> {
+    return this.run(() => this.admin.setPassword(accountId, passwordJson, mustChangePassword));
+  }
+
+  addAdminSession(session: NewAdminSession): Promise<void> {
+    return this.run(() => this.admin.addSession(session));
+  }
+
+  adminSession(idHash: string): Promise<AdminSessionRecord | null> {
+    return this.run(() => this.admin.session(idHash));
+  }
+
+  touchAdminSession(idHash: string, at: string): Promise<void> {
+    return this.run(() => this.admin.touchSession(idHash, at));
+  }
+
+  deleteAdminSession(idHash: string): Promise<void> {
+    return this.run(() => this.admin.deleteSession(idHash));
+  }
+
+  deleteAdminSessionsOf(accountId: number, keepIdHash: string | null): Promise<void> {
+    return this.run(() => this.admin.deleteSessionsOf(accountId, keepIdHash));
+  }
+
+  pruneAdminSessions(idleBefore: string, createdBefore: string): Promise<void> {
+    return this.run(() => this.admin.pruneSessions(idleBefore, createdBefore));
+  }
+
+  loginThrottle(subjects: readonly string[]): Promise<LoginThrottleRecord[]> {
+    return this.run(() => this.admin.throttle(subjects));
+  }
+
+  recordLoginFailure(subjects: readonly string[], at: string, forgetBefore: string, blockUntil: (subject: string, failures: number) => string | null): Promise<LoginThrottleRecord[]> {
+    return this.run(() => this.admin.recordFailure(subjects, at, forgetBefore, blockUntil));
+  }
+
+  clearLoginThrottle(subject: string): Promise<void> {
+    return this.run(() => this.admin.clearThrottle(subject));
+  }
+
+  listTerminals(query: TerminalQuery): Promise<{ rows: TerminalRecord[]; more: boolean }> {
+    return this.run(() => this.admin.listTerminals(query));
+  }
+
+  terminalCounts(onlineSince: string): Promise<{ total: number; online: number }> {
+    return this.run(() => this.admin.counts(onlineSince));
+  }
+
+  terminal(deviceId: string): Promise<(TerminalRecord & { arch: string; ackSeq: number; status: Record<string, unknown> | null; department: string | null }) | null> {
+    return this.run(() => this.admin.terminal(deviceId));
+  }
+
+  eventsBefore(deviceId: string, beforeSeq: number, limit: number): Promise<JournalEntry[]> {
+    return this.run(() => this.admin.eventsBefore(deviceId, beforeSeq, limit));
+  }
+
+  eventsOfTypes(deviceId: string, types: readonly string[], limit: number): Promise<JournalEntry[]> {
+    return this.run(() => this.admin.eventsOfTypes(deviceId, types, limit));
+  }
+
   close(): Promise<void> {
     if (!this.closed) {
+      // Heartbeats queued for the next group commit are written first, not dropped.
+      this.flushHeartbeats();
       this.closed = true;
       this.db.close();
     }
@@ -731,7 +869,48 @@ export class SqliteStore implements Store {
   private recordTamper(deviceId: string, rejection: ChainRejection, detectedAt: string): void {
     const held = this.statements.countTamper.get(deviceId)?.n ?? 0;
     if (held >= MAX_TAMPER_RECORDS_PER_DEVICE) return;
-    this.statements.insertTamper.run(deviceId, rejection.kind, rejection.seq, JSON.stringify(rejection.detail), detectedAt);
+    const inserted = this.statements.insertTamper.run(deviceId, rejection.kind, rejection.seq, JSON.stringify(rejection.detail), detectedAt);
+    if (inserted.changes === 1) this.statements.addCounts.run({ id: deviceId, violations: 0, tamper: 1 });
+  }
+
+  addDeviceRequest(request: NewDeviceRequest): Promise<'added' | 'exists' | 'conflict'> {
+    return this.run(() => this.requests.add(request));
+  }
+
+  deviceRequest(id: string): Promise<StoredDeviceRequest | null> {
+    return this.run(() => this.requests.byId(id));
+  }
+
+  listDeviceRequests(query: DeviceRequestQuery): Promise<StoredDeviceRequest[]> {
+    return this.run(() => this.requests.list(query));
+  }
+
+  decideDeviceRequest(decision: DeviceRequestDecision): Promise<StoredDeviceRequest | null> {
+    return this.run(() => this.requests.decide(decision));
+  }
+
+  devicePolicyRevision(deviceId: string): Promise<{ rev: number; at: string | null } | null> {
+    return this.run(() => this.requests.policyRevision(deviceId));
+  }
+
+  approvedDeviceRequests(deviceId: string, after: string): Promise<StoredDeviceRequest[]> {
+    return this.run(() => this.requests.approvedAfter(deviceId, after));
+  }
+
+  selfcheckRuns(deviceId: string, limit: number): Promise<StoredSelfcheckRun[] | null> {
+    return this.run(() => this.selfcheck.latest(deviceId, limit));
+  }
+
+  setDeviceDepartment(deviceId: string, department: string | null): Promise<{ previous: string | null } | null> {
+    return this.run(() => this.selfcheck.setDepartment(deviceId, department));
+  }
+
+  selfcheckReportSources(query: SelfcheckReportQuery): Promise<SelfcheckReportSource[]> {
+    return this.run(() => this.selfcheck.reportSources(query));
+  }
+
+  countSelfcheckRuns(query: SelfcheckReportQuery): Promise<number> {
+    return this.run(() => this.selfcheck.countRuns(query));
   }
 
   /** Runs a synchronous database call behind the asynchronous interface; a throw becomes a rejection. */
@@ -742,6 +921,9 @@ export class SqliteStore implements Store {
     });
   }
 }
+
+const VIOLATIONS: ReadonlySet<string> = new Set(VIOLATION_EVENT_TYPES);
+const TAMPER_TYPES: ReadonlySet<string> = new Set(TAMPER_EVENT_TYPES);
 
 function toHead(row: DeviceHeadRow): ChainHead {
   return { seq: row.ack_seq, hash: row.ack_hash };

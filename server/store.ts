@@ -1,6 +1,9 @@
-import type { AgentStatus, CommandAck, CommandState, DeviceSummary } from '../shared/api.js';
+import type { UsbDeviceIdentity } from '../shared/usb-rules/index.js';
+import type { RequestAccess } from '../shared/requests.js';
+import type { AdminRole, AgentStatus, CommandAck, CommandState, DeviceSummary, TerminalSort } from '../shared/api.js';
 import type { JournalEntry } from '../shared/journal.js';
 import type { Tier } from '../shared/policy.js';
+import type { SelfcheckResult, SelfcheckRun } from '../shared/selfcheck.js';
 
 /**
  * The server's storage, as a repository interface (DESIGN.md §8). SQLite (`SqliteStore`) is the
@@ -168,9 +171,271 @@ export interface Store {
   /** Whether `user` is known on any device of `tiers` (see `knownUsers`) or has a bundle there. */
   userKnownInTiers(user: string, tiers: readonly Tier[]): Promise<boolean>;
 
+  // --- administrator accounts, sessions and login throttling (server/admin-accounts.ts) ---------
+
+  /** Creates an account; false (nothing stored) when the name exists, compared case-insensitively. */
+  addAdminAccount(account: NewAdminAccount): Promise<boolean>;
+
+  /** The account named `name` (case-insensitive), or null. */
+  adminAccount(name: string): Promise<StoredAdminAccount | null>;
+
+  /** Every account, by name. */
+  listAdminAccounts(): Promise<StoredAdminAccount[]>;
+
+  /**
+   * Records a successful login's TOTP step, compare-and-set: true only when the account's last
+   * accepted step is null or below `step` (a code works once, even with two logins racing). Sets
+   * `lastLoginAt` too.
+   */
+  acceptAdminLogin(accountId: number, step: number, at: string): Promise<boolean>;
+
+  /** Replaces the password hash (JSON) and the must-change flag. */
+  setAdminPassword(accountId: number, passwordJson: string, mustChangePassword: boolean): Promise<void>;
+
+  addAdminSession(session: NewAdminSession): Promise<void>;
+
+  /** The session whose id hashes to `idHash`, with its account, or null. */
+  adminSession(idHash: string): Promise<AdminSessionRecord | null>;
+
+  /** Moves the session's last activity to `at`. */
+  touchAdminSession(idHash: string, at: string): Promise<void>;
+
+  deleteAdminSession(idHash: string): Promise<void>;
+
+  /** Deletes the account's sessions except `keepIdHash`. */
+  deleteAdminSessionsOf(accountId: number, keepIdHash: string | null): Promise<void>;
+
+  /** Deletes sessions idle since before `idleBefore` or created before `createdBefore`. */
+  pruneAdminSessions(idleBefore: string, createdBefore: string): Promise<void>;
+
+  /** The throttle rows of `subjects` that exist. */
+  loginThrottle(subjects: readonly string[]): Promise<LoginThrottleRecord[]>;
+
+  /**
+   * Counts one failed login against each subject, atomically: a subject whose last failure is
+   * before `forgetBefore` starts again at 1. `blockUntil(subject, failures)` says until when the
+   * subject is then blocked (null: not blocked); a running block is never shortened. Also deletes
+   * rows older than `forgetBefore` and not blocked. Returns the updated rows.
+   */
+  recordLoginFailure(subjects: readonly string[], at: string, forgetBefore: string, blockUntil: (subject: string, failures: number) => string | null): Promise<LoginThrottleRecord[]>;
+
+  /** Forgets the failures of `subject` (after a successful login). */
+  clearLoginThrottle(subject: string): Promise<void>;
+
+  // --- the dashboard's terminal list and detail ---------------------------------------------------
+
+  /**
+   * One page of terminals in `query.sort` order (ties by device id), after `query.after` (keyset),
+   * filtered; `more` says whether another page follows. Costs one index walk that stops after
+   * `limit + 1` matching rows (indexes: migration 5).
+   */
+  listTerminals(query: TerminalQuery): Promise<{ rows: TerminalRecord[]; more: boolean }>;
+
+  /** All terminals, and those seen at or after `onlineSince`. */
+  terminalCounts(onlineSince: string): Promise<{ total: number; online: number }>;
+
+  /** One terminal with its last status and department, or null. */
+  terminal(deviceId: string): Promise<(TerminalRecord & { readonly arch: string; readonly ackSeq: number; readonly status: Record<string, unknown> | null; readonly department: string | null }) | null>;
+
+  /** Up to `limit` stored entries with seq < `beforeSeq`, newest first. */
+  eventsBefore(deviceId: string, beforeSeq: number, limit: number): Promise<JournalEntry[]>;
+
+  /** The device's newest `limit` entries whose type is one of `types`, newest first. */
+  eventsOfTypes(deviceId: string, types: readonly string[], limit: number): Promise<JournalEntry[]>;
+
   /** Releases the database. Idempotent; no other method may be called afterwards. */
+  // --- device requests (申請/承認) ---
+  /** Stores a request from a terminal; `exists` for a resend of the same id by the same device, `conflict` for another device's id. */
+  addDeviceRequest(request: NewDeviceRequest): Promise<'added' | 'exists' | 'conflict'>;
+  deviceRequest(id: string): Promise<StoredDeviceRequest | null>;
+  /** Newest first; `before` is the `receivedAt|id` of the last row of the previous page. */
+  listDeviceRequests(query: DeviceRequestQuery): Promise<StoredDeviceRequest[]>;
+  /** Applies a decision if the request is in `expect`; null otherwise. Approve/revoke bump the device's policy revision. */
+  decideDeviceRequest(decision: DeviceRequestDecision): Promise<StoredDeviceRequest | null>;
+  /** The device's policy revision (approvals + revocations) and when it last changed. */
+  devicePolicyRevision(deviceId: string): Promise<{ rev: number; at: string | null } | null>;
+  /** Approved, unrevoked requests of a device whose window ends after `after`. */
+  approvedDeviceRequests(deviceId: string, after: string): Promise<StoredDeviceRequest[]>;
+
+  // --- self-inspection runs (自己点検) and departments (migration 7) ---------------------------
+  // Runs are stored by `appendEvents`, in the batch's transaction (see SelfcheckIngest).
+
+  /** The device's newest `limit` stored runs, newest (highest seq) first; null for an unknown device. */
+  selfcheckRuns(deviceId: string, limit: number): Promise<StoredSelfcheckRun[] | null>;
+
+  /** Sets (null: clears) the device's department. Returns the one it replaced, or null for an unknown device. */
+  setDeviceDepartment(deviceId: string, department: string | null): Promise<{ readonly previous: string | null } | null>;
+
+  /**
+   * Every terminal (only those of `query.department` when not null), by department, hostname and
+   * id, each with its runs whose `finishedAt` is in [`from`, `until`), oldest first, evidence kept
+   * only where the report shows it (`compactForReport`).
+   */
+  selfcheckReportSources(query: SelfcheckReportQuery): Promise<SelfcheckReportSource[]>;
+
+  /** How many runs `selfcheckReportSources(query)` would return (one index walk; the report's size guard). */
+  countSelfcheckRuns(query: SelfcheckReportQuery): Promise<number>;
+
   close(): Promise<void>;
 }
+
+/** A stored self-inspection run: a `selfcheck.result` event whose data validated with `SelfcheckRunSchema`. */
+export interface StoredSelfcheckRun {
+  readonly deviceId: string;
+  /** The journal entry's seq. */
+  readonly seq: number;
+  readonly runId: string;
+  readonly trigger: SelfcheckRun['trigger'];
+  readonly commandId: string | null;
+  /** The run's `finishedAt` as UTC ISO with milliseconds. */
+  readonly finishedAt: string;
+  readonly overall: SelfcheckResult;
+  /** When the server stored the entry. */
+  readonly receivedAt: string;
+  /** The entry's data, as validated. */
+  readonly run: SelfcheckRun;
+}
+
+/** What `appendEvents` did with the batch's `selfcheck.result` entries (absent: none in the batch). */
+export interface SelfcheckIngest {
+  /** Runs stored in `selfcheck_runs`. */
+  readonly stored: number;
+  /** Seqs of `selfcheck.result` entries whose data did not validate (kept as events only). */
+  readonly invalidSeqs: readonly number[];
+}
+
+export interface SelfcheckReportQuery {
+  /** Null: every terminal. */
+  readonly department: string | null;
+  /** UTC ISO instants; `until` exclusive. */
+  readonly from: string;
+  readonly until: string;
+}
+
+export interface SelfcheckReportSource {
+  readonly deviceId: string;
+  readonly hostname: string;
+  readonly department: string | null;
+  readonly tier: Tier;
+  /** The stored runs' data (JSON values; the report validates them), oldest first, compacted. */
+  readonly runs: readonly unknown[];
+}
+
+export interface NewDeviceRequest {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly user: string;
+  readonly device: UsbDeviceIdentity;
+  readonly rule: string;
+  readonly purpose: string;
+  readonly from: string;
+  readonly until: string;
+  readonly access: RequestAccess;
+  readonly submittedAt: string;
+  readonly receivedAt: string;
+}
+
+export interface StoredDeviceRequest extends NewDeviceRequest {
+  readonly hostname: string;
+  /** Stored states; `expired` is derived when read (an approved or pending window that ended). */
+  readonly state: 'pending' | 'approved' | 'rejected' | 'revoked';
+  readonly decidedAt: string | null;
+  readonly decidedBy: string | null;
+  readonly approvedUntil: string | null;
+  readonly approvedAccess: RequestAccess | null;
+  readonly reason: string | null;
+}
+
+export interface DeviceRequestQuery {
+  readonly state?: StoredDeviceRequest['state'];
+  readonly deviceId?: string;
+  readonly before?: string;
+  readonly limit: number;
+}
+
+export interface DeviceRequestDecision {
+  readonly id: string;
+  readonly expect: StoredDeviceRequest['state'];
+  readonly state: 'approved' | 'rejected' | 'revoked';
+  readonly at: string;
+  readonly by: string;
+  readonly approvedUntil?: string;
+  readonly approvedAccess?: RequestAccess;
+  readonly reason?: string;
+}
+
+export interface NewAdminAccount {
+  readonly name: string;
+  readonly role: AdminRole;
+  /** `PasswordHash` as JSON (scrypt with its parameters). */
+  readonly passwordJson: string;
+  readonly mustChangePassword: boolean;
+  /** The TOTP secret sealed with `adminTotpAad(name)`. */
+  readonly sealedTotp: string;
+  readonly createdAt: string;
+}
+
+export interface StoredAdminAccount extends NewAdminAccount {
+  readonly id: number;
+  readonly totpLastStep: number | null;
+  readonly lastLoginAt: string | null;
+}
+
+export interface NewAdminSession {
+  /** SHA-256 hex of the cookie's session id (the id itself is never stored). */
+  readonly idHash: string;
+  readonly accountId: number;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly ip: string;
+}
+
+export interface AdminSessionRecord extends NewAdminSession {
+  readonly user: string;
+  readonly role: AdminRole;
+  readonly mustChangePassword: boolean;
+}
+
+export interface LoginThrottleRecord {
+  readonly subject: string;
+  readonly failures: number;
+  readonly lastFailureAt: string;
+  readonly blockedUntil: string | null;
+}
+
+export interface TerminalQuery {
+  readonly sort: TerminalSort;
+  readonly descending: boolean;
+  readonly tier?: Tier | undefined;
+  /** true: seen at or after `onlineSince`; false: not (or never seen); absent: both. */
+  readonly online?: boolean | undefined;
+  readonly onlineSince: string;
+  /** Case-insensitive (ASCII) part of the hostname, or a whole device id. */
+  readonly text?: string | undefined;
+  /** The last row of the previous page: its sort key (hostname, or last seen with '' for never) and id. */
+  readonly after?: { readonly key: string; readonly id: string } | undefined;
+  readonly limit: number;
+}
+
+export interface TerminalRecord {
+  readonly id: string;
+  readonly hostname: string;
+  readonly os: string;
+  readonly agentVersion: string;
+  readonly tier: Tier;
+  readonly enrolledAt: string;
+  readonly lastSeenAt: string | null;
+  readonly lockState: string | null;
+  readonly policyVersion: number | null;
+  readonly enforcement: string | null;
+  readonly violations: number;
+  readonly tamperFlags: number;
+}
+
+/** Event types counted as violations in the terminal list (`devices.violation_count`). */
+export const VIOLATION_EVENT_TYPES = ['device.blocked', 'export.blocked', 'network.violation'] as const;
+/** Event types counted as tamper flags, besides the chain breaks refused at upload. */
+export const TAMPER_EVENT_TYPES = ['tamper.detected'] as const;
 
 /** A recovery key sealed under the data key with `recoveryKeyAad(deviceId, epoch)`. */
 export interface SealedRecoveryKey {
@@ -290,7 +555,7 @@ export interface PolicyHead {
   /** The signing key's id (see server/policy-key.ts). */
   readonly keyId: string;
   readonly createdAt: string;
-  /** Who published it: `admin` (the admin token or the CLI) until administrator accounts exist. */
+  /** Who published it: the administrator account, `api-token` (the admin token) or `cli` (`policy set`); `admin` before accounts existed. */
   readonly createdBy: string;
 }
 
@@ -327,8 +592,8 @@ export interface ChainRejection {
 
 /** What became of an uploaded batch. `head` is the chain head after the transaction committed. */
 export type AppendOutcome =
-  | { readonly status: 'accepted'; readonly head: ChainHead; readonly accepted: number }
-  | { readonly status: 'rejected'; readonly head: ChainHead; readonly accepted: number; readonly rejection: ChainRejection }
+  | { readonly status: 'accepted'; readonly head: ChainHead; readonly accepted: number; readonly selfcheck?: SelfcheckIngest }
+  | { readonly status: 'rejected'; readonly head: ChainHead; readonly accepted: number; readonly rejection: ChainRejection; readonly selfcheck?: SelfcheckIngest }
   | { readonly status: 'unknown-device' };
 
 /**

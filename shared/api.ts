@@ -23,6 +23,10 @@ export const ApiPaths = {
   adminRecovery: `${API_PREFIX}/admin/recovery`,
   /** Admin: a user's enrolment state (GET) and reset (DELETE …/:user/credentials). */
   adminUsers: `${API_PREFIX}/admin/users`,
+  /** Device auth: submit a device request (POST) and list this terminal's requests (GET). */
+  requests: `${API_PREFIX}/requests`,
+  /** Admin: list requests (GET); approve / reject / revoke one (POST …/:id/approve|reject|revoke). */
+  adminRequests: `${API_PREFIX}/admin/requests`,
   /** Admin: the administrators' audit trail (GET), newest first. */
   adminActions: `${API_PREFIX}/admin/actions`,
 } as const;
@@ -153,6 +157,8 @@ export const KnownCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({ id: commandId, type: z.literal('reset-factors'), params: z.strictObject({ user: z.string().min(1).max(256) }) }),
   /** A fresh random recovery key (base64, 32 bytes) for `epoch`. */
   z.strictObject({ id: commandId, type: z.literal('set-recovery-key'), params: z.strictObject({ key: z.base64().length(44), epoch: z.int().min(0) }) }),
+  /** Run the self-inspection (自己点検) now; the results reach the server as a `selfcheck.result` journal entry naming this command's id. */
+  z.strictObject({ id: commandId, type: z.literal('selfcheck'), params: z.strictObject({}).optional() }),
 ]);
 export type KnownCommand = z.infer<typeof KnownCommandSchema>;
 
@@ -243,6 +249,8 @@ export const ApiErrorCodeSchema = z.enum([
   'rate-limited',
   /** A recovery challenge older than its validity (RECOVERY_VALIDITY_MS): ask the caller for a new one. */
   'expired',
+  /** The request conflicts with the current state (a request already decided, an id another terminal used). */
+  'conflict',
   'internal',
 ]);
 export type ApiErrorCode = z.infer<typeof ApiErrorCodeSchema>;
@@ -294,12 +302,12 @@ export const CredentialsPutResponseSchema = z.strictObject({
 export type CredentialsPutResponse = z.infer<typeof CredentialsPutResponseSchema>;
 
 /** Commands an administrator may queue for one terminal (`set-recovery-key` is the server's own). */
-export const ADMIN_COMMAND_TYPES = ['lock', 'resync', 'reset-factors'] as const;
+export const ADMIN_COMMAND_TYPES = ['lock', 'resync', 'reset-factors', 'selfcheck'] as const;
 
 /**
  * Admin: `POST /admin/devices/:id/commands`. `params` must be what `KnownCommandSchema` accepts for
- * the type (`lock`: `{ reason? }`, `resync`: none or `{}`, `reset-factors`: `{ user }`); the server
- * sets the id.
+ * the type (`lock`: `{ reason? }`, `resync`: none or `{}`, `reset-factors`: `{ user }`, `selfcheck`:
+ * none or `{}`); the server sets the id.
  */
 export const AdminCommandRequestSchema = z
   .strictObject({
@@ -337,7 +345,7 @@ export type AdminCommand = z.infer<typeof AdminCommandSchema>;
 export const AdminActionSchema = z.strictObject({
   id: z.int().min(1),
   at: z.string(),
-  /** Who: `admin` (the admin token) until administrator accounts exist. */
+  /** Who: the administrator account's name, `api-token` for the admin token (`admin` in rows from before accounts existed). */
   actor: z.string(),
   /** `recovery`, `command.queued`, `credentials.reset`, … */
   action: z.string(),
@@ -358,3 +366,150 @@ export const AdminUserSchema = z.strictObject({
   hostname: z.string(),
 });
 export type AdminUser = z.infer<typeof AdminUserSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Administrator accounts, sessions and the dashboard's read models (server → dashboard). The
+// dashboard imports these as types only (its pages never load zod).
+// ---------------------------------------------------------------------------------------------
+
+/** The admin API's session and dashboard routes (the older admin routes are in `ApiPaths`). */
+export const AdminPaths = {
+  /** POST `{ user, password, code }` → `AdminSession` and the session cookie (no auth; throttled). */
+  login: `${API_PREFIX}/admin/login`,
+  /** POST: ends the session (cookie cleared). */
+  logout: `${API_PREFIX}/admin/logout`,
+  /** GET: who is logged in, the CSRF token, the expiry times. */
+  session: `${API_PREFIX}/admin/session`,
+  /** POST `{ currentPassword, newPassword }`: required after the first login with the initial password. */
+  password: `${API_PREFIX}/admin/session/password`,
+  /** GET: the administrator accounts (never a secret). */
+  accounts: `${API_PREFIX}/admin/accounts`,
+  /** GET: one page of the terminal list (filters, sort, keyset cursor). */
+  terminals: `${API_PREFIX}/admin/terminals`,
+  /** POST `RecoveryRequest` → `RecoveryAnswer` with `response: null`: what a challenge says, before answering it. */
+  recoveryDecode: `${API_PREFIX}/admin/recovery/decode`,
+  /** GET `?fiscalYear=&department=&format=csv|html`: the self-inspection report (自己点検結果報告書). */
+  selfcheckReport: `${API_PREFIX}/admin/reports/selfcheck`,
+} as const;
+
+/** Name of the session cookie (`__Host-`: Secure, Path=/, no Domain — the browser enforces it). */
+export const ADMIN_SESSION_COOKIE = '__Host-sekimori-session';
+/** Header carrying the session's CSRF token on every state-changing request. */
+export const ADMIN_CSRF_HEADER = 'x-sekimori-csrf';
+
+/** `admin` may do everything; `auditor` reads only (no approvals, policies, commands, resets, recovery). */
+export const ADMIN_ROLES = ['admin', 'auditor'] as const;
+export const AdminRoleSchema = z.enum(ADMIN_ROLES);
+export type AdminRole = z.infer<typeof AdminRoleSchema>;
+
+/** Account names: ASCII letters, digits and `. _ @ -`, 1–64 characters (compared case-insensitively). */
+export const AdminNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'an account name (letters, digits, . _ @ -; at most 64)');
+
+export const AdminLoginRequestSchema = z.strictObject({
+  user: AdminNameSchema,
+  password: z.string().min(1).max(1024),
+  /** The 6-digit TOTP code (full-width digits and spaces accepted). */
+  code: z.string().min(1).max(32),
+});
+export type AdminLoginRequest = z.infer<typeof AdminLoginRequestSchema>;
+
+export const AdminSessionSchema = z.strictObject({
+  user: z.string(),
+  role: AdminRoleSchema,
+  /** `session`: a dashboard login (cookie); `token`: the admin token of automation. */
+  via: z.enum(['session', 'token']),
+  /** Send it in `x-sekimori-csrf` with every POST, PUT and DELETE (null for the admin token). */
+  csrfToken: z.string().nullable(),
+  /** True after a login with the initial password: only the password change is allowed. */
+  mustChangePassword: z.boolean(),
+  /** When the session ends without activity, and at the latest (null for the admin token). */
+  idleExpiresAt: z.string().nullable(),
+  absoluteExpiresAt: z.string().nullable(),
+});
+export type AdminSession = z.infer<typeof AdminSessionSchema>;
+
+export const AdminPasswordChangeSchema = z.strictObject({
+  currentPassword: z.string().min(1).max(1024),
+  newPassword: z.string().min(1).max(1024),
+});
+export type AdminPasswordChange = z.infer<typeof AdminPasswordChangeSchema>;
+
+/** An administrator account as listed (never the password hash or the TOTP secret). */
+export const AdminAccountSchema = z.strictObject({
+  user: z.string(),
+  role: AdminRoleSchema,
+  createdAt: z.string(),
+  /** Whether the TOTP factor was ever used to log in (the authenticator app is set up). */
+  totpConfirmed: z.boolean(),
+  mustChangePassword: z.boolean(),
+  lastLoginAt: z.string().nullable(),
+});
+export type AdminAccount = z.infer<typeof AdminAccountSchema>;
+
+const TierNameSchema = z.enum(['mynumber', 'lgwan', 'internet']);
+
+/** One row of the terminal list. */
+export const AdminTerminalSchema = z.strictObject({
+  deviceId: DeviceIdSchema,
+  hostname: z.string(),
+  os: z.string(),
+  agentVersion: z.string(),
+  /** The tier of its last heartbeat (`mynumber` before the first). */
+  tier: TierNameSchema,
+  enrolledAt: z.string(),
+  lastSeenAt: z.string().nullable(),
+  /** Seen within `onlineWindowSeconds` of the answer's `serverTime`. */
+  online: z.boolean(),
+  lockState: z.string().nullable(),
+  policyVersion: z.number().int().nullable(),
+  enforcement: z.string().nullable(),
+  /** Violation events received (`device.blocked`, `export.blocked`, `network.violation`). */
+  violations: z.int().min(0),
+  /** Tamper flags: chain breaks refused at upload plus `tamper.detected` events. */
+  tamperFlags: z.int().min(0),
+});
+export type AdminTerminal = z.infer<typeof AdminTerminalSchema>;
+
+export const TERMINAL_SORTS = ['hostname', 'lastSeen'] as const;
+export type TerminalSort = (typeof TERMINAL_SORTS)[number];
+
+export const AdminTerminalsResponseSchema = z.strictObject({
+  terminals: z.array(AdminTerminalSchema),
+  /** Pass as `after` for the next page; null on the last page. */
+  nextCursor: z.string().nullable(),
+  serverTime: z.string(),
+  onlineWindowSeconds: z.int(),
+  /** Every terminal and those online (not filtered). */
+  counts: z.strictObject({ total: z.int().min(0), online: z.int().min(0) }),
+});
+export type AdminTerminalsResponse = z.infer<typeof AdminTerminalsResponseSchema>;
+
+/** `GET /admin/devices/:id`: one terminal with its last reported status. */
+export const AdminDeviceDetailSchema = z.strictObject({
+  ...AdminTerminalSchema.shape,
+  arch: z.string(),
+  ackSeq: z.int().min(0),
+  /** The last heartbeat's status as the agent sent it (null before the first). */
+  status: z.record(z.string(), z.json()).nullable(),
+  serverTime: z.string(),
+  /** The department (所属) an administrator assigned (`PUT /admin/devices/:id/department`); null when none. */
+  department: z.string().nullable(),
+});
+export type AdminDeviceDetail = z.infer<typeof AdminDeviceDetailSchema>;
+
+/** A USB device a terminal reported (from its `device.allowed/blocked/readonly` events), with the last decision. */
+export const AdminUsbDeviceSchema = z.strictObject({
+  /** `vendor:product` as reported (may be empty). */
+  usbId: z.string(),
+  serial: z.string(),
+  name: z.string(),
+  manufacturer: z.string(),
+  /** The event type of the last decision: `device.allowed`, `device.blocked` or `device.readonly`. */
+  lastDecision: z.string(),
+  /** The deciding rule as the agent journaled it (line, kind…). */
+  rule: z.json().nullable(),
+  lastSeq: z.int(),
+  lastTime: z.string(),
+  decisions: z.int().min(1),
+});
+export type AdminUsbDevice = z.infer<typeof AdminUsbDeviceSchema>;

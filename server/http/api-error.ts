@@ -26,6 +26,7 @@ export function statusOf(code: ApiErrorCode): number {
       return 403;
     case 'not-found':
       return 404;
+    case 'conflict':
     case 'chain-gap':
     case 'chain-fork':
     case 'chain-bad-prev':

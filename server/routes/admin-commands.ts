@@ -1,11 +1,11 @@
 import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
 import { AdminCommandRequestSchema, AdminCommandSchema, ApiPaths, type AdminCommand } from '../../shared/api.js';
-import { ADMIN_ACTOR, recordAdminAction } from '../admin-trail.js';
+import { recordAdminAction } from '../admin-trail.js';
 import type { Clock } from '../clock.js';
 import { newCommandId } from '../commands.js';
 import { ApiHttpError } from '../http/api-error.js';
-import { requireAdmin } from '../http/admin-auth.js';
+import { actorOf, requireAdmin, type AdminAuth } from '../http/admin-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
 import type { Store, StoredCommand } from '../store.js';
 import { DeviceParamsSchema } from './admin.js';
@@ -18,18 +18,18 @@ export const AdminCommandsQuerySchema = z.strictObject({ limit: z.coerce.number(
 export const AdminCommandsResponseSchema = z.strictObject({ commands: z.array(AdminCommandSchema) });
 
 /**
- * Remote commands for one terminal (admin token):
+ * Remote commands for one terminal (administrators; queuing needs role admin):
  * - `POST /api/v1/admin/devices/:id/commands` (`AdminCommandRequest`: `lock`, `resync`,
  *   `reset-factors`) → 201 `{ id }`; unknown device 404. Recorded in the admin trail.
  * - `GET /api/v1/admin/devices/:id/commands?limit=N` → `{ commands }`, newest first, with their
  *   state (queued, delivered, succeeded, failed, cancelled).
  */
-export const adminCommandRoutes: FastifyPluginCallback<{ store: Store; adminToken: string; clock: Clock }> = (
+export const adminCommandRoutes: FastifyPluginCallback<{ store: Store; auth: AdminAuth; clock: Clock }> = (
   app,
-  { store, adminToken, clock },
+  { store, auth, clock },
   done,
 ) => {
-  requireAdmin(app, adminToken);
+  requireAdmin(app, auth);
   const api = app.withTypeProvider<ZodTypeProvider>();
   const path = `${ApiPaths.adminDevices}/:id/commands`;
 
@@ -39,16 +39,21 @@ export const adminCommandRoutes: FastifyPluginCallback<{ store: Store; adminToke
 
   api.post(
     path,
-    { bodyLimit: COMMANDS_BODY_LIMIT, schema: { params: DeviceParamsSchema, body: AdminCommandRequestSchema, response: { 201: AdminCommandCreatedSchema } } },
+    {
+      config: { access: 'write' },
+      bodyLimit: COMMANDS_BODY_LIMIT,
+      schema: { params: DeviceParamsSchema, body: AdminCommandRequestSchema, response: { 201: AdminCommandCreatedSchema } },
+    },
     async (request, reply) => {
+      const actor = actorOf(request).user;
       const deviceId = request.params.id;
       await requireDeviceExists(deviceId);
       const now = clock();
       const { type, params } = request.body;
       const id = newCommandId();
-      await store.addCommands([{ id, deviceId, type, params: params ?? null, createdAt: now.toISOString(), createdBy: ADMIN_ACTOR }]);
+      await store.addCommands([{ id, deviceId, type, params: params ?? null, createdAt: now.toISOString(), createdBy: actor }]);
       const user = type === 'reset-factors' && typeof params?.['user'] === 'string' ? params['user'] : null;
-      await recordAdminAction(store, now, 'command.queued', { deviceId, user }, { commandId: id, type, params: params ?? null });
+      await recordAdminAction(store, now, actor, 'command.queued', { deviceId, user }, { commandId: id, type, params: params ?? null });
       request.log.info({ deviceId, commandId: id, type }, 'command queued');
       return reply.code(201).send({ id });
     },
@@ -56,7 +61,7 @@ export const adminCommandRoutes: FastifyPluginCallback<{ store: Store; adminToke
 
   api.get(
     path,
-    { schema: { params: DeviceParamsSchema, querystring: AdminCommandsQuerySchema, response: { 200: AdminCommandsResponseSchema } } },
+    { config: { access: 'read' }, schema: { params: DeviceParamsSchema, querystring: AdminCommandsQuerySchema, response: { 200: AdminCommandsResponseSchema } } },
     async (request) => {
       const deviceId = request.params.id;
       await requireDeviceExists(deviceId);

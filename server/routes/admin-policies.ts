@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { ApiPaths, SignedPolicySchema } from '../../shared/api.js';
 import { TierSchema, type Tier } from '../../shared/policy.js';
 import { assertNever } from '../../shared/result.js';
+import { recordAdminAction } from '../admin-trail.js';
 import type { Clock } from '../clock.js';
 import { ApiHttpError } from '../http/api-error.js';
-import { requireAdmin } from '../http/admin-auth.js';
+import { actorOf, requireAdmin, type AdminAuth } from '../http/admin-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
 import { isTier, policyDocument, policyEtag, publishPolicy, toSignedPolicy } from '../policies.js';
 import type { PolicySigningKey } from '../policy-key.js';
@@ -45,24 +46,27 @@ export const PolicyHistoryResponseSchema = z.strictObject({
 });
 
 /**
- * The admin API for policies (admin token): publish a tier's policy (the server sets version,
- * issuedAt and tier, validates, signs), read the current one, list its versions. A rollback is
+ * The admin API for policies: publish a tier's policy (role admin; the server sets version,
+ * issuedAt and tier, validates, signs; a published version is recorded in the admin trail), read the
+ * current one, list its versions (any administrator). A rollback is
  * publishing an older document again: it becomes a new, higher version, so agents accept it.
  */
-export const adminPolicyRoutes: FastifyPluginCallback<{ store: Store; adminToken: string; policyKey: PolicySigningKey; clock: Clock }> = (
+export const adminPolicyRoutes: FastifyPluginCallback<{ store: Store; auth: AdminAuth; policyKey: PolicySigningKey; clock: Clock }> = (
   app,
-  { store, adminToken, policyKey, clock },
+  { store, auth, policyKey, clock },
   done,
 ) => {
-  requireAdmin(app, adminToken);
+  requireAdmin(app, auth);
   const api = app.withTypeProvider<ZodTypeProvider>();
   const path = `${ApiPaths.adminPolicies}/:tier`;
 
   // No body schema: the document is validated by validatePolicy once the server's fields are set,
   // so its messages (rules with line and column) reach the administrator as they are.
-  api.put(path, { schema: { params: TierParamsSchema, response: { 200: PublishedPolicyResponseSchema } } }, async (request) => {
+  api.put(path, { config: { access: 'write' }, schema: { params: TierParamsSchema, response: { 200: PublishedPolicyResponseSchema } } }, async (request) => {
     const tier = tierOf(request.params.tier);
-    const result = await publishPolicy(store, policyKey, tier, request.body, clock());
+    const actor = actorOf(request).user;
+    const now = clock();
+    const result = await publishPolicy(store, policyKey, tier, request.body, now, actor);
     if (!result.ok) {
       switch (result.error.code) {
         case 'invalid-policy':
@@ -73,18 +77,19 @@ export const adminPolicyRoutes: FastifyPluginCallback<{ store: Store; adminToken
           return assertNever(result.error.code, 'publish error');
       }
     }
+    await recordAdminAction(store, now, actor, 'policy.published', {}, { tier, version: result.value.version, keyId: result.value.keyId, etag: result.value.etag });
     request.log.info({ tier, version: result.value.version, keyId: result.value.keyId }, 'policy published');
     return result.value;
   });
 
-  api.get(path, { schema: { params: TierParamsSchema, response: { 200: CurrentPolicyResponseSchema } } }, async (request) => {
+  api.get(path, { config: { access: 'read' }, schema: { params: TierParamsSchema, response: { 200: CurrentPolicyResponseSchema } } }, async (request) => {
     const tier = tierOf(request.params.tier);
     const current = await store.currentPolicy(tier);
     if (current === null) throw new ApiHttpError('not-found', `no policy published for tier ${tier}`);
     return { tier, ...versionOf(current), signed: toSignedPolicy(current), policy: policyDocument(current) };
   });
 
-  api.get(`${path}/history`, { schema: { params: TierParamsSchema, response: { 200: PolicyHistoryResponseSchema } } }, async (request) => {
+  api.get(`${path}/history`, { config: { access: 'read' }, schema: { params: TierParamsSchema, response: { 200: PolicyHistoryResponseSchema } } }, async (request) => {
     const tier = tierOf(request.params.tier);
     return { tier, versions: (await store.policyHistory(tier)).map(versionOf) };
   });

@@ -5,7 +5,7 @@ import { HashSchema, JournalEntrySchema } from '../../shared/journal.js';
 import { verifyStoredChain } from '../chain.js';
 import { sha256Hex } from '../crypto.js';
 import { ApiHttpError } from '../http/api-error.js';
-import { requireAdmin } from '../http/admin-auth.js';
+import { requireAdmin, type AdminAuth } from '../http/admin-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
 import { TAMPER_KINDS, type Store } from '../store.js';
 
@@ -19,11 +19,15 @@ export const AdminDevicesResponseSchema = z.strictObject({ devices: z.array(Devi
 
 export const DeviceParamsSchema = z.strictObject({ id: DeviceIdSchema });
 
-export const AdminEventsQuerySchema = z.strictObject({
-  /** Entries with seq greater than this (0 = from the start). */
-  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
-  limit: z.coerce.number().int().min(1).max(MAX_EVENTS_PAGE).default(100),
-});
+export const AdminEventsQuerySchema = z
+  .strictObject({
+    /** Entries with seq greater than this (0 = from the start), oldest first. */
+    after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    /** Instead: entries with seq below this, newest first (the dashboard's timeline pages back with it). */
+    before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    limit: z.coerce.number().int().min(1).max(MAX_EVENTS_PAGE).default(100),
+  })
+  .refine((query) => query.before === undefined || query.after === 0, { message: 'give after or before, not both', path: ['before'] });
 
 export const AdminEventsResponseSchema = z.strictObject({ events: z.array(JournalEntrySchema) });
 
@@ -46,30 +50,31 @@ export const ChainReportResponseSchema = z.strictObject({
 });
 
 /**
- * The admin API (admin token): the device list, a device's events page by page, and its chain
- * re-verified from genesis. The dashboard is built on these.
+ * The admin API (any administrator: all read-only): the device list, a device's events page by
+ * page, and its chain re-verified from genesis. The dashboard is built on these.
  */
-export const adminRoutes: FastifyPluginCallback<{ store: Store; adminToken: string }> = (app, { store, adminToken }, done) => {
-  requireAdmin(app, adminToken);
+export const adminRoutes: FastifyPluginCallback<{ store: Store; auth: AdminAuth }> = (app, { store, auth }, done) => {
+  requireAdmin(app, auth);
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get(ApiPaths.adminDevices, { schema: { response: { 200: AdminDevicesResponseSchema } } }, async () => ({
+  api.get(ApiPaths.adminDevices, { config: { access: 'read' }, schema: { response: { 200: AdminDevicesResponseSchema } } }, async () => ({
     devices: await store.listDevices(),
   }));
 
   api.get(
     `${ApiPaths.adminDevices}/:id/events`,
-    { schema: { params: DeviceParamsSchema, querystring: AdminEventsQuerySchema, response: { 200: AdminEventsResponseSchema } } },
+    { config: { access: 'read' }, schema: { params: DeviceParamsSchema, querystring: AdminEventsQuerySchema, response: { 200: AdminEventsResponseSchema } } },
     async (request) => {
       const { id } = request.params;
+      const { after, before, limit } = request.query;
       if ((await store.chainHead(id)) === null) throw unknownDevice(id);
-      return { events: await store.eventsAfter(id, request.query.after, request.query.limit) };
+      return { events: before === undefined ? await store.eventsAfter(id, after, limit) : await store.eventsBefore(id, before, limit) };
     },
   );
 
   api.get(
     `${ApiPaths.adminDevices}/:id/chain`,
-    { schema: { params: DeviceParamsSchema, response: { 200: ChainReportResponseSchema } } },
+    { config: { access: 'read' }, schema: { params: DeviceParamsSchema, response: { 200: ChainReportResponseSchema } } },
     async (request) => {
       const { id } = request.params;
       const report = await verifyStoredChain(store, id, sha256Hex);

@@ -18,6 +18,8 @@ import type { Store, TamperKind } from '../store.js';
  * chain. Replays are idempotent (200, `accepted` counts only new entries). A gap, fork, bad link
  * or bad hash is recorded as tamper and answered 409 with the code of the break, the server's
  * `ackSeq` and the offending `seq`; valid entries before the break are kept (see `planBatch`).
+ * `selfcheck.result` entries whose data validates are also stored as self-inspection runs, in the
+ * same transaction (server/sqlite-selfcheck.ts); the others are kept as events and logged.
  */
 export const eventsRoutes: FastifyPluginCallback<{ store: Store; clock: Clock }> = (app, { store, clock }, done) => {
   const deviceIdOf = requireDevice(app, store);
@@ -27,6 +29,10 @@ export const eventsRoutes: FastifyPluginCallback<{ store: Store; clock: Clock }>
     async (request): Promise<EventsBatchResponse> => {
       const deviceId = deviceIdOf(request);
       const outcome = await store.appendEvents(deviceId, request.body.entries, clock().toISOString());
+      if (outcome.status !== 'unknown-device' && outcome.selfcheck !== undefined && outcome.selfcheck.invalidSeqs.length > 0) {
+        // Kept as events (the chain is intact), left out of the self-inspection runs and reports.
+        request.log.warn({ deviceId, seqs: outcome.selfcheck.invalidSeqs.slice(0, 20), count: outcome.selfcheck.invalidSeqs.length }, 'selfcheck.result data does not validate');
+      }
       switch (outcome.status) {
         case 'accepted':
           return { ackSeq: outcome.head.seq, ackHash: outcome.head.hash, accepted: outcome.accepted };

@@ -6,7 +6,7 @@ import type { DataKey } from '../data-key.js';
 import { ApiHttpError } from '../http/api-error.js';
 import { requireDevice } from '../http/device-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
-import { policyEtag } from '../policies.js';
+import { devicePolicyEtag } from '../requests.js';
 import { syncRecoveryKey } from '../recovery.js';
 import { DEFAULT_DEVICE_TIER, type Store } from '../store.js';
 
@@ -44,12 +44,11 @@ export const heartbeatRoutes: FastifyPluginCallback<{ store: Store; clock: Clock
         }
       }
       if (recovery !== undefined) await syncRecoveryKey({ store, dataKey }, deviceId, recovery, now);
-      const policy = await store.policyHead(status.tier ?? DEFAULT_DEVICE_TIER);
       return {
         ackSeq: head.seq,
         ackHash: head.hash,
         serverTime: now,
-        policyEtag: policy ? policyEtag(policy) : null,
+        policyEtag: await devicePolicyEtag(store, deviceId, status.tier ?? DEFAULT_DEVICE_TIER),
         commands: await commandsForHeartbeat(store, dataKey, deviceId, now),
       };
     },

@@ -3,25 +3,28 @@ import { ApiPaths, SignedPolicySchema, type SignedPolicy } from '../../shared/ap
 import { ApiHttpError } from '../http/api-error.js';
 import { requireDevice } from '../http/device-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
-import { toSignedPolicy } from '../policies.js';
+import type { PolicySigningKey } from '../policy-key.js';
+import { devicePolicy } from '../requests.js';
 import type { Store } from '../store.js';
 
 /**
  * `GET /api/v1/policy` (device credential): the signed policy of the device's tier — the tier of its
- * last heartbeat, `mynumber` before its first one — or 404 `not-found` when none was published
- * (the agent keeps its built-in profile). The heartbeat's `policyEtag` says when to fetch it.
+ * last heartbeat, `mynumber` before its first one — with the exceptions approved for this device
+ * (`server/requests.ts`), or 404 `not-found` when none was published (the agent keeps its built-in
+ * profile). The heartbeat's `policyEtag` says when to fetch it.
  */
-export const policyRoutes: FastifyPluginCallback<{ store: Store }> = (app, { store }, done) => {
+export const policyRoutes: FastifyPluginCallback<{ store: Store; policyKey: PolicySigningKey }> = (app, { store, policyKey }, done) => {
   const deviceIdOf = requireDevice(app, store);
   app.withTypeProvider<ZodTypeProvider>().get(
     ApiPaths.policy,
     { schema: { response: { 200: SignedPolicySchema } } },
     async (request): Promise<SignedPolicy> => {
-      const tier = await store.deviceTier(deviceIdOf(request));
+      const deviceId = deviceIdOf(request);
+      const tier = await store.deviceTier(deviceId);
       if (tier === null) throw new ApiHttpError('unauthorized', 'device no longer enrolled');
-      const current = await store.currentPolicy(tier);
-      if (current === null) throw new ApiHttpError('not-found', `no policy published for tier ${tier}`);
-      return toSignedPolicy(current);
+      const policy = await devicePolicy(store, policyKey, deviceId, tier);
+      if (policy === null) throw new ApiHttpError('not-found', `no policy published for tier ${tier}`);
+      return policy.signed;
     },
   );
   done();

@@ -55,7 +55,7 @@ describe('remote commands', () => {
         params: { reason: '離席中の端末' },
         state: 'succeeded',
         createdAt: clock().toISOString(),
-        createdBy: 'admin',
+        createdBy: 'api-token',
         deliveredAt: clock().toISOString(),
         ackedAt: clock().toISOString(),
         ok: true,
@@ -117,7 +117,7 @@ describe('remote commands', () => {
   it('records every queued command in the admin trail', async () => {
     const id = await queued({ type: 'reset-factors', params: { user: 'tanaka' } });
     const [action] = (await adminGet(server, ApiPaths.adminActions)).json().actions.map((a: unknown) => AdminActionSchema.parse(a));
-    expect(action).toMatchObject({ actor: 'admin', action: 'command.queued', deviceId, user: 'tanaka', detail: { commandId: id, type: 'reset-factors' } });
+    expect(action).toMatchObject({ actor: 'api-token', action: 'command.queued', deviceId, user: 'tanaka', detail: { commandId: id, type: 'reset-factors' } });
   });
 
   it('refuses command routes without the admin token or with a device credential', async () => {

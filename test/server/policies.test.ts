@@ -126,7 +126,7 @@ describe('signed policies through the API', () => {
     expect((await publish('lgwan')).version).toBe(2);
 
     const current = (await adminGet(server, policiesUrl('mynumber'))).json();
-    expect(current).toMatchObject({ tier: 'mynumber', version: 3, etag: `${server.policyKey.keyId}:mynumber:3`, createdBy: 'admin' });
+    expect(current).toMatchObject({ tier: 'mynumber', version: 3, etag: `${server.policyKey.keyId}:mynumber:3`, createdBy: 'api-token' });
     expect(current.policy).toMatchObject({ version: 3, tier: 'mynumber', issuedAt: clock().toISOString(), mode: 'enforce' });
     expect(current.signed.payload).toBe(canonicalJson(current.policy));
     expect(validatePolicy(JSON.parse(current.signed.payload)).ok).toBe(true);

@@ -269,8 +269,8 @@ describe('administrator recovery', () => {
     await recover({ challenge: mistypeGroup(challenge, 2) });
     const trail = await actions();
     expect(trail).toMatchObject([
-      { actor: 'admin', action: 'recovery', deviceId: null, detail: { outcome: 'bad-challenge', groups: [2] } },
-      { actor: 'admin', action: 'recovery', deviceId, detail: { outcome: 'answered', action: 'unlock', keyEpoch: 0, matches: [deviceId], keyEpochUsed: 0 } },
+      { actor: 'api-token', action: 'recovery', deviceId: null, detail: { outcome: 'bad-challenge', groups: [2] } },
+      { actor: 'api-token', action: 'recovery', deviceId, detail: { outcome: 'answered', action: 'unlock', keyEpoch: 0, matches: [deviceId], keyEpochUsed: 0 } },
     ]);
     expect(trail[0].at).toBe(clock().toISOString());
     expect(JSON.stringify(trail)).not.toContain(answer.response!);

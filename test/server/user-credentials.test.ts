@@ -156,7 +156,7 @@ describe('roaming user credentials', () => {
     for (const terminal of [a, b]) expect(await beat(terminal)).toMatchObject([{ type: 'reset-factors', params: { user: 'tanaka' } }]);
     expect(await beat(c, { tier: 'lgwan' })).toEqual([]);
     const [action] = (await adminGet(server, ApiPaths.adminActions)).json().actions;
-    expect(action).toMatchObject({ actor: 'admin', action: 'credentials.reset', user: 'tanaka', detail: { tiers: ['mynumber'], deletedTiers: ['mynumber'], resetCommands: 2 } });
+    expect(action).toMatchObject({ actor: 'api-token', action: 'credentials.reset', user: 'tanaka', detail: { tiers: ['mynumber'], deletedTiers: ['mynumber'], resetCommands: 2 } });
   });
 
   it('resets a user on every tier when no tier is named', async () => {
