@@ -24,10 +24,19 @@ import { ProcNetReader } from './network/proc-net.js';
 import { NodeCommandRunner } from './platform/command-runner.js';
 import type { Policy } from '../shared/policy.js';
 import { InputAdoption } from './usb/input-adoption.js';
+import { RequestOutbox } from './requests/request-outbox.js';
 import { countSerials, decideUsb } from './usb/policy-engine.js';
 import { usbAdapters } from './usb/usb-platform.js';
 import { StateLock } from './state-lock.js';
 import { AGENT_VERSION } from './version.js';
+import { MediaControl, type ExportDevice } from './export/media-control.linux.js';
+import { decideAsStorage } from './export/storage-decision.js';
+import { applyOpticalPolicy } from './export/optical.win32.js';
+import { CupsPrintSource, WindowsPrintSource, type PrintSource } from './export/print-sources.js';
+import { PrintWatcher, loadPrintCursor } from './export/print-watcher.js';
+import { RegExeRegistry } from './platform/registry.win32.js';
+import { createSelfChecks } from './selfcheck/checks.js';
+import { SelfInspection } from './selfcheck/self-inspection.js';
 
 export interface AgentRunOptions {
   readonly stateDir: string;
@@ -62,6 +71,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   await fs.mkdir(paths.dir, { recursive: true, mode: 0o700 });
 
   const lock = await acquireStateLock(paths.lock);
+  const startedAtMs = Date.now();
+  let stopping: Promise<void> | null = null;
 
   const { journal, report } = await Journal.open(paths.journal);
   await journalOpenFindings(journal, report);
@@ -90,6 +101,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   const clock = new TrustedClock(systemClockSources, await readJsonFile(paths.clock, TrustedClockStateSchema).catch(() => null));
   // Filled in below, once the reporter exists (the lock asks it for the last contact and the server).
   let lockService: LockService | null = null;
+  /** The console session's user as last seen (device exceptions are per user); refreshed every reconcile tick. */
+  let consoleUserNow: string | null = config?.lock?.consoleUser ?? null;
   const status = (): AgentStatus => ({
     agentVersion: AGENT_VERSION,
     enforcement: enforcement(),
@@ -115,7 +128,14 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       logger: options.logger.child({ subsystem: 'usb' }),
       reconcileMs: config?.usb?.reconcileMs ?? 3000,
       decide: (device, present) => {
-        const decision = decideUsb({ device: device.identity, policy: policies.current, now: clock.now(), presentSerials: countSerials(present.map((item) => item.identity)) });
+        const decision = decideUsb({
+          device: device.identity,
+          policy: policies.current,
+          now: clock.now(),
+          presentSerials: countSerials(present.map((item) => item.identity)),
+          // An approved request names its user: it applies only while that user is at the console.
+          user: consoleUserNow,
+        });
         if (decision.target === 'block' && adoption.isAdopted(device)) {
           return { target: 'allow', rule: { kind: 'adopted-input-device', blockedBy: { ...decision.rule } }, audit: decision.audit, flags: decision.flags };
         }
@@ -124,6 +144,44 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     });
     await deviceControl.start();
   }
+  const exportDecision = (channel: Parameters<typeof decideAsStorage>[0], name: string, serial: string): ReturnType<typeof decideAsStorage> =>
+    decideAsStorage(channel, name, serial, policies.current, clock.now());
+  // Export channels beyond USB devices (optical, SD cards, Thunderbolt/USB4 disks): where device control runs.
+  let media: MediaControl | null = null;
+  if (platform === 'linux' && deviceControl !== null) {
+    media = new MediaControl({
+      sysfsRoot,
+      commands: new NodeCommandRunner(),
+      journal,
+      logger: options.logger.child({ subsystem: 'export' }),
+      decide: (channel, device: ExportDevice) =>
+        device.kind === 'thunderbolt'
+          ? exportDecision(channel, `${device.device.vendorName} ${device.device.deviceName}`.trim(), device.device.uniqueId)
+          : exportDecision(channel, device.medium.model, device.medium.serial),
+    });
+    await media.reconcile();
+  }
+  // Windows: CD/DVD writing through the Removable Storage Access policy (tested at the registry boundary).
+  const applyOptical = async (): Promise<void> => {
+    if (platform !== 'win32' || probed.state !== 'enforced') return;
+    const decision = exportDecision('optical', 'CD/DVD drives', '');
+    const outcome = await applyOpticalPolicy(new RegExeRegistry(new NodeCommandRunner()), decision.audit ? 'allow' : decision.target);
+    if (outcome.actions.length > 0 || !outcome.ok) {
+      await journal.append(decision.target === 'allow' ? 'export.allowed' : 'export.blocked', {
+        channel: 'optical',
+        decision: decision.target,
+        rule: { ...decision.rule },
+        audit: decision.audit,
+        enforced: { ok: outcome.ok, actions: [...outcome.actions], error: outcome.error },
+      });
+    }
+  };
+  await applyOptical();
+  const policyChanged = async (): Promise<void> => {
+    await deviceControl?.policyChanged();
+    await media?.reconcile(true);
+    await applyOptical();
+  };
   // Network isolation (Linux): connections outside the tier's ranges, new interfaces, default routes.
   let network: NetworkWatcher | null = null;
   if (platform === 'linux') {
@@ -151,7 +209,13 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   };
   const policyTimer = setInterval(() => {
     void (async () => {
-      if ((await policies.refresh()) && deviceControl) await deviceControl.policyChanged();
+      const user = await session.consoleUser().catch(() => null);
+      if (user !== consoleUserNow) {
+        consoleUserNow = user;
+        await deviceControl?.policyChanged(); // exceptions are per user: re-decide present devices
+      }
+      if (await policies.refresh()) await policyChanged();
+      else await media?.reconcile();
       if (Date.now() - clockSavedAt >= 60_000) await saveClock();
     })().catch((error: unknown) => options.logger.error('policy refresh failed', { error: String(error) }));
   }, config?.usb?.reconcileMs ?? 3000);
@@ -172,7 +236,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     onServerTime: (serverTimeMs) => clock.sync(serverTimeMs),
     onPolicy: async (signed) => {
       pinnedKey ??= (await readJsonFile(paths.credentials, CredentialsSchema))?.policyPublicKey ?? null;
-      if ((await policies.offer(signed)) && deviceControl) await deviceControl.policyChanged();
+      if (await policies.offer(signed)) await policyChanged();
     },
     onEnrolled: async (recovery) => {
       await lockService?.setRecoveryKey(recovery.key, recovery.epoch);
@@ -183,10 +247,12 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     },
     afterHeartbeat: async () => {
       await lockService?.syncCredentials();
+      await requests.sync(reporter.requestServer());
     },
     onCommands: (commands) => runCommands(commands),
   });
 
+  const requests = await RequestOutbox.open(paths.requests, journal, options.logger.child({ subsystem: 'requests' }));
   const session: SessionPlatform = platform === 'linux' ? new LinuxSession(new NodeCommandRunner(), config?.lock?.consoleUser ?? null) : new UnknownSession(config?.lock?.consoleUser ?? null);
   const bootMonotonic = performance.now();
   const bootWall = Date.now();
@@ -234,6 +300,12 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
             await lockService?.setRecoveryKey(new Uint8Array(Buffer.from(command.params.key, 'base64')), command.params.epoch);
             detail = `recovery key epoch ${command.params.epoch}`;
             break;
+          case 'selfcheck': {
+            const run = await inspection.run('command', command.id);
+            if (run === null) throw new Error('the agent is stopping');
+            detail = `selfcheck ${run.runId}: ${run.summary.overall} (pass ${run.summary.pass}, fail ${run.summary.fail}, unknown ${run.summary.unknown})`;
+            break;
+          }
           default:
             assertNever(command, 'command');
         }
@@ -248,6 +320,68 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     }
     return acks;
   };
+  // Self-inspection (自己点検): at start, daily by the trusted clock, and on the server's command.
+  const inspection = new SelfInspection({
+    checks: createSelfChecks({
+      platform,
+      tier,
+      stateDir: paths.dir,
+      rootDir: '/',
+      sysfsRoot,
+      commands: new NodeCommandRunner(),
+      policies,
+      hasServer: () => reporter.snapshot.serverUrl !== null,
+      enforcement,
+      nowMs: () => clock.nowMs(),
+      clockSkew: () => clock.serverSkew(),
+      upload: () => {
+        const snapshot = reporter.snapshot;
+        return { serverUrl: snapshot.serverUrl, ackSeq: snapshot.ackSeq, lastContactAt: snapshot.lastContactAt, problem: snapshot.problem, journalLength: journal.durableHead.seq, chainBrokenAt: report.scan.firstBreak?.seq ?? null };
+      },
+      uid: typeof process.getuid === 'function' ? process.getuid() : null,
+      pid: process.pid,
+      startedAtMs,
+      ui: async () => ({ consoleUser: (await session.consoleUser()) !== null, lockScreenConnected: lockScreens.size > 0 }),
+    }),
+    journal,
+    logger: options.logger.child({ subsystem: 'selfcheck' }),
+    nowMs: () => clock.nowMs(),
+    context: () => ({ tier, policyVersion: policies.current.policy.version, policyOrigin: policies.origin, agentVersion: AGENT_VERSION, platform }),
+    stateFile: paths.selfcheck,
+  });
+
+  // Printing: journaled on every tier, blocked where the policy says so.
+  let print: PrintWatcher | null = null;
+  const printSource: PrintSource | null =
+    platform === 'linux'
+      ? new CupsPrintSource({ rootDir: '/', commands: new NodeCommandRunner(), cursor: await loadPrintCursor(paths.printLog) })
+      : platform === 'win32'
+        ? new WindowsPrintSource({ commands: new NodeCommandRunner(), cursor: await loadPrintCursor(paths.printLog), nowMs: () => clock.nowMs() })
+        : null;
+  if (printSource !== null) {
+    print = new PrintWatcher({
+      source: printSource,
+      journal,
+      logger: options.logger.child({ subsystem: 'print' }),
+      mode: () => ({ mode: policies.current.policy.printing?.mode ?? 'log', audit: policies.current.policy.mode === 'audit' }),
+      stateFile: paths.printLog,
+      intervalMs: (config?.print?.pollSeconds ?? 15) * 1000,
+    });
+    await print.start();
+  }
+
+  // The start inspection runs a little after start (default 60 s): by then the first heartbeat has
+  // given the upload and clock checks their data, and the boot is not slowed by lsblk and dpkg-query.
+  let inspectionTimer: NodeJS.Timeout | null = null;
+  let releaseInspection = (): void => undefined;
+  const inspectionStarted = new Promise<void>((resolve) => {
+    releaseInspection = resolve;
+    inspectionTimer = setTimeout(resolve, (config?.selfcheck?.startDelaySeconds ?? 60) * 1000);
+  })
+    .then(async () => {
+      if (stopping === null) await inspection.start();
+    })
+    .catch((error: unknown) => options.logger.error('self-inspection could not start', { error: String(error) }));
   await reporter.start();
 
   const lockNow = lockService;
@@ -308,6 +442,34 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
         return await lockNow.recoveryRespond(request.params.response);
       case 'auth.verify':
         return await lockNow.verifyBoth(request.params.user, request.params.pin, request.params.code, request.params.service);
+      case 'devices.list':
+        return (deviceControl?.decided() ?? []).map(({ device, target, rule }) => ({
+          key: device.key,
+          vendorId: device.identity.vendorId,
+          productId: device.identity.productId,
+          name: device.identity.name,
+          serial: device.identity.serial,
+          interfaces: [...device.identity.interfaces],
+          decision: target,
+          rule: {
+            kind: typeof rule.kind === 'string' ? rule.kind : 'unknown',
+            label: typeof rule.label === 'string' ? rule.label : null,
+            exceptionId: typeof rule.exceptionId === 'string' ? rule.exceptionId : null,
+          },
+        }));
+      case 'request.submit': {
+        const user = await session.consoleUser().catch(() => null);
+        if (user === null) throw new IpcRefusal('no-console-user', 'no console session user is known');
+        const present = deviceControl?.decided().find((entry) => entry.device.key === request.params.deviceKey);
+        if (!present) throw new IpcRefusal('no-such-device', 'that device is not present (unplugged?)');
+        if (present.target === 'allow') throw new IpcRefusal('not-blocked', 'that device is already allowed');
+        const submitted = await requests.submit({ user, device: present.device.identity, purpose: request.params.purpose, until: request.params.until, access: request.params.access, nowMs: clock.nowMs() });
+        if (!submitted.ok) throw new IpcRefusal(submitted.code, submitted.message);
+        reporter.nudge();
+        return { id: submitted.id, requests: requests.list() };
+      }
+      case 'request.list':
+        return requests.list();
       default:
         return assertNever(request, 'ipc request');
     }
@@ -334,11 +496,16 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   });
   lockService.onDidChange((view) => ipc.broadcast({ event: 'lock.changed', data: view }));
 
-  let stopping: Promise<void> | null = null;
   return {
     stop(reason: string): Promise<void> {
       stopping ??= (async () => {
         clearInterval(policyTimer);
+        if (inspectionTimer) clearTimeout(inspectionTimer);
+        releaseInspection();
+        await inspectionStarted;
+        await inspection.dispose();
+        await print?.dispose();
+        await media?.dispose();
         await saveClock().catch((error: unknown) => options.logger.error('could not save the trusted clock', { error: String(error) }));
         await network?.dispose();
         lockService?.dispose();

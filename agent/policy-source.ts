@@ -21,9 +21,19 @@ export type PolicyOrigin = 'built-in' | 'signed';
  * `policy.rejected` — when it is not signed by the pinned Ed25519 key, does not validate (any bad
  * rule rejects it whole), names another tier, or is older than the one in force (no rollback).
  */
+/** The last policy refused (self-inspection reports it when it came after the one in force). */
+export interface PolicyRejection {
+  readonly reason: string;
+  readonly version: number | null;
+  /** Wall-clock ms when it was refused (for ordering against `appliedAtMs` only). */
+  readonly atMs: number;
+}
+
 export class PolicySource {
   private active: { policy: ValidatedPolicy; origin: PolicyOrigin };
   private lastFileStamp = '';
+  private rejection: PolicyRejection | null = null;
+  private appliedAt = Date.now();
 
   /**
    * @param publicKey the pinned policy-signing key (SPKI DER, base64), or null when none is pinned
@@ -45,6 +55,36 @@ export class PolicySource {
 
   get origin(): PolicyOrigin {
     return this.active.origin;
+  }
+
+  /** The last policy refused since start, or null. */
+  get lastRejection(): PolicyRejection | null {
+    return this.rejection;
+  }
+
+  /** Wall-clock ms when the policy in force was applied (this run). */
+  get appliedAtMs(): number {
+    return this.appliedAt;
+  }
+
+  /**
+   * Self-inspection: re-reads the policy file and checks, as at acceptance, that it is signed by
+   * the pinned key and is the policy in force (same version). A built-in policy has no file to check.
+   */
+  async verifyInForce(): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> {
+    if (this.active.origin === 'built-in') return { ok: false, reason: 'the built-in profile is in force (no signed policy)' };
+    const text = await fs.readFile(this.file, 'utf8').catch(() => null);
+    if (text === null) return { ok: false, reason: 'the policy file is missing' };
+    const envelope = parseUntrustedJson(text);
+    if (!envelope.ok) return { ok: false, reason: 'the policy file is not valid JSON' };
+    const signed = SignedPolicySchema.safeParse(envelope.value);
+    if (!signed.success) return { ok: false, reason: 'the policy file is not a signed envelope' };
+    const signature = this.checkSignature(signed.data);
+    if (signature !== null) return { ok: false, reason: signature };
+    const json = parseUntrustedJson(signed.data.payload);
+    const version = json.ok && typeof json.value === 'object' && json.value !== null ? (json.value as { version?: unknown }).version : undefined;
+    if (version !== this.active.policy.policy.version) return { ok: false, reason: `the policy file holds version ${String(version)}, version ${this.active.policy.policy.version} is in force` };
+    return { ok: true };
   }
 
   /** Journals the policy in force at start. */
@@ -108,6 +148,7 @@ export class PolicySource {
       return this.reject(`policy version ${candidate.policy.version} is older than version ${current} in force (no rollback)`, candidate.policy.version);
     }
     this.active = { policy: candidate, origin: 'signed' };
+    this.appliedAt = Date.now();
     await this.journalApplied();
     return true;
   }
@@ -130,6 +171,7 @@ export class PolicySource {
   }
 
   private async reject(reason: string, version: number | null): Promise<false> {
+    this.rejection = { reason: reason.slice(0, 300), version, atMs: Date.now() };
     this.logger.error('policy rejected; keeping the policy in force', { reason: reason.slice(0, 500) });
     await this.journal.append('policy.rejected', {
       reason: reason.slice(0, 4000),

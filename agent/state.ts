@@ -21,6 +21,11 @@ export class StatePaths {
   get policy(): string { return path.join(this.dir, 'policy.json'); }
   get clock(): string { return path.join(this.dir, 'clock.json'); }
   get adoptedInputDevices(): string { return path.join(this.dir, 'adopted-input-devices.json'); }
+  get requests(): string { return path.join(this.dir, 'requests.json'); }
+  /** When the last self-inspection ran (trusted clock), for the daily schedule across restarts. */
+  get selfcheck(): string { return path.join(this.dir, 'selfcheck.json'); }
+  /** Where the print log was read up to, and what printing this agent blocked. */
+  get printLog(): string { return path.join(this.dir, 'print-log.json'); }
 }
 
 /** Default state directory of an installed agent on each platform. */
@@ -109,6 +114,21 @@ export const AgentConfigSchema = z.strictObject({
        * agent asks logind for the active session of seat0.
        */
       consoleUser: z.string().min(1).max(256).optional(),
+    })
+    .optional(),
+  selfcheck: z
+    .strictObject({
+      /**
+       * The start inspection runs after the first heartbeat (so upload and time checks have data),
+       * or after this many seconds without one (default 60; 0 = at once).
+       */
+      startDelaySeconds: z.number().int().min(0).max(3600).optional(),
+    })
+    .optional(),
+  print: z
+    .strictObject({
+      /** Print log poll period (default 15). */
+      pollSeconds: z.number().int().min(1).max(3600).optional(),
     })
     .optional(),
 });

@@ -49,6 +49,21 @@ export const IpcRequestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id, method: z.literal('lock.enrolConfirm'), params: z.strictObject({ code: codeText }) }),
   z.strictObject({ id, method: z.literal('lock.recoveryChallenge'), params: z.strictObject({ action: RecoveryActionSchema }) }),
   z.strictObject({ id, method: z.literal('lock.recoveryRespond'), params: z.strictObject({ response: z.string().max(200) }) }),
+  /** USB devices present now, with the agent's decision and the rule that made it (the status window, the request form). */
+  z.strictObject({ id, method: z.literal('devices.list') }),
+  /** A staff member asks to use a present device (申請); the identity comes from the agent's own record of `deviceKey`. */
+  z.strictObject({
+    id,
+    method: z.literal('request.submit'),
+    params: z.strictObject({
+      deviceKey: z.string().min(1).max(64),
+      purpose: z.string().max(500),
+      until: z.iso.datetime({ offset: true }),
+      access: z.enum(['read-only', 'read-write']),
+    }),
+  }),
+  /** This terminal's requests and their states (pending / approved / rejected / expired / revoked). */
+  z.strictObject({ id, method: z.literal('request.list') }),
   /** The PAM helper: both factors at once for `user` (root only). */
   z.strictObject({ id, method: z.literal('auth.verify'), params: z.strictObject({ user: UserNameSchema, pin: secretText, code: codeText, service: z.string().max(64).optional() }) }),
 ]);
@@ -72,7 +87,24 @@ export const IPC_METHOD_PRIVILEGE: Readonly<Record<IpcMethod, IpcPrivilege>> = {
   'lock.enrolConfirm': 'console',
   'lock.recoveryChallenge': 'console',
   'lock.recoveryRespond': 'console',
+  'devices.list': 'any',
+  'request.submit': 'console',
+  'request.list': 'console',
 };
+
+/** One present USB device as the agent decided it (text fields come from the device: render as text). */
+export const PresentDeviceSchema = z.strictObject({
+  key: z.string(),
+  vendorId: z.string(),
+  productId: z.string(),
+  name: z.string(),
+  serial: z.string(),
+  interfaces: z.array(z.string()),
+  decision: z.enum(['allow', 'block', 'reject', 'read-only']),
+  /** How it was decided: a policy rule (with its label), an approved request, the implicit target. */
+  rule: z.strictObject({ kind: z.string(), label: z.string().nullable(), exceptionId: z.string().nullable() }),
+});
+export type PresentDevice = z.infer<typeof PresentDeviceSchema>;
 
 export const LocalStatusSchema = z.strictObject({
   deviceId: z.string().nullable(),

@@ -26,6 +26,8 @@ export const EVENT_TYPES = [
   'device.blocked',
   'device.readonly',
   'export.blocked',
+  'export.allowed',
+  'export.printed',
   'lock.locked',
   'lock.unlocked',
   'lock.secondFactor',
@@ -47,6 +49,7 @@ export const EVENT_TYPES = [
   'tamper.detected',
   'selfcheck.result',
   'request.submitted',
+  'request.decided',
   'operator.marker',
 ] as const;
 export type KnownEventType = (typeof EVENT_TYPES)[number];

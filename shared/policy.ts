@@ -62,6 +62,13 @@ const cidr = z.string().max(100).superRefine((text, context) => {
   if (!parsed.ok) context.addIssue({ code: 'custom', message: `must be a CIDR such as 10.20.0.0/16: ${parsed.error.message}` });
 });
 
+/** A canary target: `host:port` or `[v6]:port`. */
+const canaryTarget = z
+  .string()
+  .max(260)
+  .regex(/^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):[1-9][0-9]{0,4}$/, 'must be host:port (IPv6 in brackets)')
+  .refine((text) => Number(text.slice(text.lastIndexOf(':') + 1)) <= 65_535, 'port must be 1–65535');
+
 /** Interface names as the OS shows them, or a prefix ending in `*` (`veth*`). */
 const interfaceName = z.string().regex(/^[A-Za-z0-9_.:@-]{1,32}\*?$/, 'must be an interface name or a prefix ending in *');
 
@@ -81,6 +88,43 @@ export const NetworkPolicySchema = z.strictObject({
   allowedInterfaces: z.array(interfaceName).max(100).optional(),
   /** Interfaces `alert-disable` must never take down (the terminal's own network card). */
   protectedInterfaces: z.array(interfaceName).max(100).optional(),
+  /**
+   * Canary probe: addresses outside the tier the agent tries to reach every `intervalSeconds`; each
+   * must fail. A connection that succeeds is a `network.violation` of kind `canary` (the isolation
+   * has a hole). `host:port`, IPv6 in brackets; a host name is resolved by the OS (a failed lookup
+   * counts as unreachable).
+   */
+  canary: z
+    .strictObject({
+      targets: z.array(canaryTarget).min(1).max(20),
+      intervalSeconds: z.int().min(10).max(86_400),
+    })
+    .optional(),
+});
+
+/** Glob of a software package name: letters, digits and `+-._:~`, `*` for any run of characters. */
+const packagePattern = z.string().regex(/^[A-Za-z0-9+._:~*-][A-Za-z0-9+._:~* ()-]{0,199}$/, 'must be a package name or a glob with *');
+
+/**
+ * Software inventory for self-inspection (無許可ソフトウェア, seed §3(2)). With an `allowList`, every
+ * installed package must match one of its globs; a package matching the `denyList` always fails.
+ */
+export const SoftwarePolicySchema = z.strictObject({
+  allowList: z.array(packagePattern).max(10_000).optional(),
+  denyList: z.array(packagePattern).max(10_000).optional(),
+});
+
+/** Printing: logged on every tier; `block` also refuses print jobs (an export channel, 持ち出し). */
+export const PrintingPolicySchema = z.strictObject({
+  mode: z.enum(['log', 'block']),
+});
+
+/** Thresholds of the self-inspection (自己点検) checks; defaults in `agent/selfcheck/`. */
+export const SelfcheckPolicySchema = z.strictObject({
+  /** Most days since the last OS update before `os-updates` fails (default 35). */
+  maxUpdateAgeDays: z.int().min(1).max(3650).optional(),
+  /** Most seconds the wall clock may differ from the server's before `time-sync` fails (default 60). */
+  maxClockSkewSeconds: z.int().min(1).max(86_400).optional(),
 });
 
 export const ReportPolicySchema = z.strictObject({
@@ -111,6 +155,12 @@ const PolicyShapeSchema = z.strictObject({
   network: NetworkPolicySchema,
   report: ReportPolicySchema,
   exceptions: z.array(PolicyExceptionSchema).max(MAX_POLICY_EXCEPTIONS),
+  /** Software allow/deny lists for the self-inspection's inventory check (optional). */
+  software: SoftwarePolicySchema.optional(),
+  /** Print logging / blocking (optional; absent: logged, not blocked). */
+  printing: PrintingPolicySchema.optional(),
+  /** Self-inspection thresholds (optional). */
+  selfcheck: SelfcheckPolicySchema.optional(),
 });
 
 /** A policy document. The rule strings are checked by `PolicySchema` too, not only shaped. */

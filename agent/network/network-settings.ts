@@ -29,6 +29,20 @@ export interface NetworkSettingsInput {
   readonly protectedInterfaces?: readonly string[];
   /** Audit mode: journal what would be done, do nothing. */
   readonly audit?: boolean;
+  /** Canary probe: `host:port` targets that must stay unreachable, probed every `intervalSeconds`. */
+  readonly canary?: { readonly targets: readonly string[]; readonly intervalSeconds: number };
+}
+
+/** One canary target: the host as written (an address or a name the OS resolves) and the port. */
+export interface CanaryTarget {
+  readonly text: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface CanarySettings {
+  readonly targets: readonly CanaryTarget[];
+  readonly intervalMs: number;
 }
 
 export interface AllowedEndpoint {
@@ -45,6 +59,8 @@ export interface NetworkSettings {
   readonly allowedInterfaces: readonly string[];
   readonly protectedInterfaces: readonly string[];
   readonly audit: boolean;
+  /** Null: no canary probe. */
+  readonly canary: CanarySettings | null;
 }
 
 export type NetworkSettingsErrorCode = 'invalid-network-settings';
@@ -73,6 +89,13 @@ export function parseNetworkSettings(input: NetworkSettingsInput): Result<Networ
     }
     return out;
   };
+  const canaryTargets: CanaryTarget[] = [];
+  for (const [index, text] of (input.canary?.targets ?? []).entries()) {
+    const parsed = parseCanaryTarget(text);
+    if (parsed === null) problems.push(`canary.targets[${index}]: "${text.slice(0, 100)}" is not host:port`);
+    else canaryTargets.push(parsed);
+  }
+  if (input.canary && !(Number.isFinite(input.canary.intervalSeconds) && input.canary.intervalSeconds > 0)) problems.push('canary.intervalSeconds: must be a positive number');
   const allowedInterfaces = names(input.allowedInterfaces, 'allowedInterfaces');
   const protectedInterfaces = names(input.protectedInterfaces, 'protectedInterfaces');
   if (problems.length > 0) return err('invalid-network-settings', problems.join('; '));
@@ -85,7 +108,17 @@ export function parseNetworkSettings(input: NetworkSettingsInput): Result<Networ
     allowedInterfaces,
     protectedInterfaces,
     audit: input.audit ?? false,
+    canary: input.canary && canaryTargets.length > 0 ? { targets: canaryTargets, intervalMs: input.canary.intervalSeconds * 1000 } : null,
   });
+}
+
+/** `host:port` or `[v6]:port` → its parts; null when malformed. */
+export function parseCanaryTarget(text: string): CanaryTarget | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]{2,45})\]|([A-Za-z0-9.-]{1,253})):([1-9][0-9]{0,4})$/.exec(text);
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port > 65_535) return null;
+  return { text, host: match[1] ?? match[2] ?? '', port };
 }
 
 /**
@@ -107,6 +140,7 @@ export function settingsFromPolicy(
     allowedInterfaces: [...(network.allowedInterfaces ?? []), ...(extra.allowedInterfaces ?? [])],
     protectedInterfaces: [...(network.protectedInterfaces ?? []), ...(extra.protectedInterfaces ?? [])],
     audit: mode === 'audit',
+    ...(network.canary ? { canary: network.canary } : {}),
   });
 }
 

@@ -1,11 +1,12 @@
+import net from 'node:net';
 import type { Logger } from 'winston';
-import { formatAddress, formatCidr, isLoopback, isUnspecified } from '../../shared/cidr.js';
+import { formatAddress, formatCidr, isLoopback, isUnspecified, parseAddress } from '../../shared/cidr.js';
 import type { Journal } from '../journal/journal.js';
 import type { CommandRunner } from '../platform/command-runner.js';
-import { interfaceAllowed, isAllowedRemote, type NetworkSettings } from './network-settings.js';
+import { interfaceAllowed, isAllowedRemote, type CanaryTarget, type NetworkSettings } from './network-settings.js';
 import { defaultRoutes, routeInterface, type NetworkReader, type NetworkSnapshot, type RouteEntry, type SocketEntry, type SocketOwner, type SocketState } from './proc-net.js';
 
-export const NETWORK_VIOLATION_KINDS = ['connection-outside-tier', 'connection-attempt-outside-tier', 'new-interface', 'default-route'] as const;
+export const NETWORK_VIOLATION_KINDS = ['connection-outside-tier', 'connection-attempt-outside-tier', 'new-interface', 'default-route', 'canary'] as const;
 export type NetworkViolationKind = (typeof NETWORK_VIOLATION_KINDS)[number];
 
 /** What was done about a violation, as journaled. */
@@ -37,6 +38,49 @@ export interface NetworkWatcherOptions {
   readonly ownerLookup?: boolean;
   /** The `ip` program (default `ip`, found on PATH by the command runner). */
   readonly ipProgram?: string;
+  /** Opens a TCP connection for the canary probe (default `tcpProbe`, node:net); tests may script it. */
+  readonly connect?: (host: string, port: number, timeoutMs: number) => Promise<ProbeAttempt>;
+  /** How long one canary connection attempt may take (default 3 000 ms). */
+  readonly canaryTimeoutMs?: number;
+}
+
+/** The outcome of one canary connection attempt. */
+export type ProbeAttempt =
+  | { readonly connected: true; readonly remoteAddress: string; readonly remotePort: number; readonly localAddress: string; readonly localPort: number }
+  | { readonly connected: false; readonly error: string };
+
+/** What one canary pass did. */
+export interface CanaryReport {
+  readonly probed: number;
+  readonly reachable: number;
+  /** Violations journaled by this pass (a target reachable since an earlier pass is not journaled again). */
+  readonly violations: number;
+}
+
+/**
+ * Tries one TCP connection and closes it at once. A connection that was made is closed with a
+ * reset (no TIME_WAIT left behind for the connection table to report a second time).
+ */
+export function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeAttempt> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let settled = false;
+    const finish = (attempt: ProbeAttempt): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on('error', () => undefined); // a late error after the close must not crash the agent
+      if (attempt.connected) socket.resetAndDestroy();
+      else socket.destroy();
+      resolve(attempt);
+    };
+    const timer = setTimeout(() => finish({ connected: false, error: `timed out after ${timeoutMs} ms` }), timeoutMs);
+    socket.once('connect', () =>
+      finish({ connected: true, remoteAddress: socket.remoteAddress ?? host, remotePort: socket.remotePort ?? port, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 }),
+    );
+    socket.once('error', (error: NodeJS.ErrnoException) => finish({ connected: false, error: (error.code ?? error.message).slice(0, 200) }));
+  });
 }
 
 /** What one check found and did (for tests, the benchmark and the log). */
@@ -91,6 +135,9 @@ export class NetworkWatcher {
   /** Violations journaled and still present, with the kind journaled. */
   private readonly reported = new Map<string, NetworkViolationKind>();
   private checkListeners: ((report: CheckReport) => void)[] = [];
+  /** Canary targets found reachable and journaled, until they are unreachable again. */
+  private readonly canaryReachable = new Set<string>();
+  private lastCanaryAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: NetworkWatcherOptions) {
     this.intervalMs = options.intervalMs ?? 3_000;
@@ -141,10 +188,76 @@ export class NetworkWatcher {
     if (this.disposed) return;
     this.timer = setTimeout(() => {
       this.check()
+        .then(() => {
+          const canary = this.options.settings().canary;
+          return canary !== null && this.now() - this.lastCanaryAt >= canary.intervalMs ? this.probeCanaries() : undefined;
+        })
         .catch(() => undefined)
         .finally(() => this.schedule());
     }, this.intervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Canary probe (policy `network.canary`): tries every target once, in parallel, serialised with
+   * the checks (so the watcher never sees the probe's own half-open connections). Each target that
+   * accepts a connection is a `network.violation` of kind `canary`, journaled once until the
+   * target is unreachable again, and the policy's action runs as for any violation.
+   */
+  probeCanaries(): Promise<CanaryReport> {
+    const next = this.queue.then(() => this.canaryPass()).catch((error: unknown) => {
+      this.options.logger.error('canary probe failed', { error: error instanceof Error ? error.message : String(error) });
+      return { probed: 0, reachable: 0, violations: 0 } satisfies CanaryReport;
+    });
+    this.queue = next;
+    return next;
+  }
+
+  private async canaryPass(): Promise<CanaryReport> {
+    const settings = this.options.settings();
+    this.lastCanaryAt = this.now();
+    if (settings.canary === null) {
+      this.canaryReachable.clear();
+      return { probed: 0, reachable: 0, violations: 0 };
+    }
+    const connect = this.options.connect ?? tcpProbe;
+    const timeoutMs = this.options.canaryTimeoutMs ?? 3_000;
+    const targets = settings.canary.targets;
+    const attempts = await Promise.all(targets.map((target) => connect(target.host, target.port, timeoutMs).catch((error: unknown): ProbeAttempt => ({ connected: false, error: String(error) }))));
+    const reached: { target: CanaryTarget; attempt: Extract<ProbeAttempt, { connected: true }> }[] = [];
+    targets.forEach((target, index) => {
+      const attempt = attempts[index];
+      if (attempt?.connected) reached.push({ target, attempt });
+    });
+    const reachedKeys = new Set(reached.map(({ target }) => target.text));
+    for (const key of [...this.canaryReachable]) if (!reachedKeys.has(key)) this.canaryReachable.delete(key);
+    const fresh = reached.filter(({ target }) => !this.canaryReachable.has(target.text));
+    if (fresh.length > 0) {
+      const routes = (await this.options.reader.read().catch(() => null))?.routes ?? [];
+      const batch: Violation[] = fresh.map(({ target, attempt }) => {
+        const remote = parseAddress(attempt.remoteAddress);
+        return {
+          key: `canary|${target.text}`,
+          kind: 'canary',
+          iface: remote.ok ? (isLoopback(remote.value) ? 'lo' : routeInterface(routes, remote.value)) : null,
+          inode: 0,
+          data: {
+            target: target.text,
+            remote: { address: attempt.remoteAddress, port: attempt.remotePort },
+            local: { address: attempt.localAddress, port: attempt.localPort },
+            detail: 'a canary target outside the tier accepted a connection',
+          },
+        };
+      });
+      const actions = await this.act(batch, settings);
+      const policy = { onViolation: settings.onViolation, audit: settings.audit };
+      for (const violation of batch) {
+        await this.options.journal.append('network.violation', { kind: violation.kind, ...violation.data, interface: violation.iface, policy, action: actions(violation) });
+        this.canaryReachable.add(violation.key.slice('canary|'.length));
+      }
+      this.options.logger.warn('canary targets reachable', { count: batch.length });
+    }
+    return { probed: targets.length, reachable: reached.length, violations: fresh.length };
   }
 
   private enqueue(work: () => Promise<CheckReport>): Promise<CheckReport> {

@@ -89,6 +89,31 @@ const PROFILE_LOCK: Readonly<Record<Tier, Policy['lock']>> = {
   internet: { idleSeconds: 900, onResume: false, onSessionStart: true, factors: ['password'], maxFailures: 10, offlineDays: 30 },
 };
 
+/**
+ * Software no tier may run (seed §3(2) 無許可ソフトウェア): file-sharing (P2P) programs — Winny and Share
+ * leaked municipal data in Japan — and remote-control tools that bypass the tier's paths. Globs,
+ * case-insensitive, matched against Debian package names and Windows program names by the
+ * self-inspection's `software-inventory` check. A server policy replaces the list (and may add an
+ * allow-list, which the built-in profiles cannot know).
+ */
+const DENIED_SOFTWARE = [
+  'winny*',
+  'share ex*',
+  'perfect dark*',
+  'cabos*',
+  'limewire*',
+  'bittorrent*',
+  'utorrent*',
+  'transmission*',
+  'qbittorrent*',
+  'deluge*',
+  'ktorrent*',
+  'amule*',
+  'emule*',
+  'anydesk*',
+  'teamviewer*',
+];
+
 /** The tier applied when the agent has no valid policy at all (DESIGN.md §5: fail closed). */
 export const FAIL_CLOSED_TIER: Tier = 'mynumber';
 
@@ -108,6 +133,7 @@ export function builtInPolicyDocument(tier: Tier): Policy {
     network: { allowedCidrs: [], onViolation: 'alert' },
     report: { heartbeatSeconds: 60 },
     exceptions: [],
+    software: { denyList: [...DENIED_SOFTWARE] },
   };
 }
 

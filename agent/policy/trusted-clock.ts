@@ -44,6 +44,8 @@ export class TrustedClock {
   private anchorMs: number;
   private anchorMonotonic: number;
   private lastServerSyncMs: number | null;
+  /** The last sync of this run: server time and the monotonic reading then (for `serverSkew`). */
+  private syncPoint: { serverMs: number; monotonic: number } | null = null;
 
   /** `persisted` is the last `state()`; null (or absent) on the first run. */
   constructor(
@@ -61,6 +63,18 @@ export class TrustedClock {
     this.anchorMs = serverTimeMs;
     this.anchorMonotonic = this.sources.monotonicNow();
     this.lastServerSyncMs = serverTimeMs;
+    this.syncPoint = { serverMs: serverTimeMs, monotonic: this.anchorMonotonic };
+  }
+
+  /**
+   * How far the OS wall clock is from the server's time, estimated as the last sync of this run plus
+   * the monotonic time since (positive: the wall clock is ahead). Null before a sync in this run.
+   * Unlike `nowMs()`, this is not clamped to the wall clock: it is what self-inspection compares.
+   */
+  serverSkew(): { readonly skewMs: number; readonly sinceSyncMs: number } | null {
+    if (this.syncPoint === null) return null;
+    const sinceSyncMs = Math.max(0, this.sources.monotonicNow() - this.syncPoint.monotonic);
+    return { skewMs: Math.round(this.sources.wallNow() - (this.syncPoint.serverMs + sinceSyncMs)), sinceSyncMs: Math.round(sinceSyncMs) };
   }
 
   /** The trusted time, whole epoch ms (stored in integer fields); never less than any earlier answer since the last sync. */

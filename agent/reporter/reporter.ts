@@ -15,6 +15,7 @@ import { enrollDevice } from './enrollment.js';
 import { Backoff } from './backoff.js';
 import { ServerClient } from './server-client.js';
 import { Sleeper } from './sleeper.js';
+import type { RequestServer } from '../requests/request-outbox.js';
 
 export interface ReporterOptions {
   readonly journal: Journal;
@@ -127,6 +128,32 @@ export class Reporter {
     this.ackConfirmed = false;
     this.nextHeartbeatAt = 0;
     this.sleeper.wake();
+  }
+
+  /** Sends a heartbeat (and what follows it: acks, uploads, request sync) as soon as possible. */
+  nudge(): void {
+    this.nextHeartbeatAt = 0;
+    this.sleeper.wake();
+  }
+
+  /** Device requests on the server (申請). */
+  requestServer(): RequestServer {
+    const client = (): { client: ServerClient; credential: string } | null => {
+      const credentials = this.credentials;
+      return credentials === null ? null : { client: new ServerClient(this.serverUrl() ?? credentials.serverUrl), credential: credentials.credential };
+    };
+    return {
+      submit: async (request) => {
+        const c = client();
+        return c !== null && (await c.client.submitRequest(c.credential, request)).kind === 'ok';
+      },
+      list: async () => {
+        const c = client();
+        if (c === null) return null;
+        const result = await c.client.listRequests(c.credential);
+        return result.kind === 'ok' ? result.value.requests : null;
+      },
+    };
   }
 
   /** The enrolment store on the server (roaming), or null while not enrolled. */

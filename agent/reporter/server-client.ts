@@ -17,6 +17,7 @@ import {
   type UserCredentialBundle,
 } from '../../shared/api.js';
 import type { JournalEntry } from '../../shared/journal.js';
+import { DeviceRequestSchema, type DeviceRequest, type DeviceRequestSubmission } from '../../shared/requests.js';
 
 /** How a call to the server ended: an answer, a refusal the server explained, or no answer at all. */
 export type CallResult<T> =
@@ -58,6 +59,16 @@ export class ServerClient {
   /** A user's enrolment from another terminal of this tier; `refused` 404 when there is none. */
   lookupCredentials(credential: string, user: string): Promise<CallResult<UserCredentialBundle>> {
     return this.post(ApiPaths.credentialsLookup, { user }, credential, UserCredentialBundleSchema);
+  }
+
+  /** Delivers a device request (201 new, 200 a resend). */
+  submitRequest(credential: string, request: DeviceRequestSubmission): Promise<CallResult<unknown>> {
+    return this.post(ApiPaths.requests, request, credential, z.unknown());
+  }
+
+  /** This terminal's requests and their states. */
+  listRequests(credential: string): Promise<CallResult<{ requests: DeviceRequest[] }>> {
+    return this.call('GET', ApiPaths.requests, undefined, credential, z.strictObject({ requests: z.array(DeviceRequestSchema) }));
   }
 
   private post<T>(route: string, body: unknown, credential: string | null, schema: z.ZodType<T>): Promise<CallResult<T>> {

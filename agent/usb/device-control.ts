@@ -31,6 +31,14 @@ interface Applied {
   readonly target: UsbTarget;
   readonly enforced: UsbTarget;
   readonly ok: boolean;
+  readonly rule: Readonly<Record<string, unknown>>;
+}
+
+/** A present device with what was decided for it (the status window, device requests). */
+export interface DecidedDevice {
+  readonly device: ObservedUsbDevice;
+  readonly target: UsbTarget;
+  readonly rule: Readonly<Record<string, unknown>>;
 }
 
 const EVENT_FOR: Record<UsbTarget, 'device.allowed' | 'device.blocked' | 'device.readonly'> = {
@@ -98,7 +106,7 @@ export class DeviceControl {
         blockDevices: [],
       };
       const outcome = await this.options.enforcer.apply(stub, 'block');
-      this.applied.set(key, { fingerprint: 'unreadable', target: 'block', enforced: 'block', ok: outcome.ok });
+      this.applied.set(key, { fingerprint: 'unreadable', target: 'block', enforced: 'block', ok: outcome.ok, rule: { kind: 'unreadable' } });
       await this.options.journal.append('device.blocked', {
         key,
         decision: 'block',
@@ -205,7 +213,8 @@ export class DeviceControl {
       actions: [],
       error: error instanceof Error ? error.message : String(error),
     }));
-    this.applied.set(device.key, { fingerprint, target: decision.target, enforced, ok: outcome.ok });
+    const before = previous?.rule;
+    this.applied.set(device.key, { fingerprint, target: decision.target, enforced, ok: outcome.ok, rule: decision.rule });
     await this.options.journal.append(EVENT_FOR[decision.target], {
       key: device.key,
       device: describe(device),
@@ -217,6 +226,23 @@ export class DeviceControl {
       via,
     });
     if (!outcome.ok) this.options.logger.error('enforcement failed', { key: device.key, target: enforced, error: outcome.error });
+    // An approved request (一時許可) in use, and its end, are audit facts of their own.
+    const exceptionId = typeof decision.rule.exceptionId === 'string' ? decision.rule.exceptionId : null;
+    if (decision.rule.kind === 'exception' && exceptionId !== null && before?.exceptionId !== exceptionId) {
+      await this.options.journal.append('exception.used', { exceptionId, key: device.key, access: decision.target, device: describe(device) });
+    } else if (before?.kind === 'exception' && decision.rule.kind !== 'exception' && typeof before.exceptionId === 'string') {
+      await this.options.journal.append('exception.expired', { exceptionId: before.exceptionId, key: device.key, now: decision.target, flags: [...decision.flags] });
+    }
+  }
+
+  /** Every present device with its last decision. */
+  decided(): DecidedDevice[] {
+    const out: DecidedDevice[] = [];
+    for (const device of this.present) {
+      const applied = this.applied.get(device.key);
+      if (applied) out.push({ device, target: applied.target, rule: applied.rule });
+    }
+    return out;
   }
 
   private safeDecide(device: ObservedUsbDevice): DeviceDecision {

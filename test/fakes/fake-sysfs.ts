@@ -346,10 +346,18 @@ async function readText(file: string): Promise<string | null> {
 
 /** Rewrites an attribute the way the kernel prints it back (`0` written → `0\n` read). */
 async function normalize(file: string): Promise<string | null> {
-  const value = await readText(file);
-  // An empty file is a writer caught between its O_TRUNC and its write (a real sysfs attribute has
-  // no such moment): leave it alone, or rewriting it would erase the value being written.
-  // Regression: the fake kernel once turned an agent's `authorized=1` into an empty file.
-  if (value !== null && value !== '') await fs.writeFile(file, `${value}\n`);
+  let raw: string;
+  try {
+    raw = await fs.readFile(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const value = raw.trim();
+  // Only a value as a writer left it (no trailing newline) is rewritten. A value that already reads
+  // back like the kernel's is left alone: rewriting it would race with a writer — the agent's
+  // `authorized=1` landing between this read and the write was overwritten with the stale `0`, and
+  // the disk never appeared (the flaky read-only tests). An empty file is a writer caught between
+  // its O_TRUNC and its write: also left alone.
+  if (value !== '' && !raw.endsWith('\n')) await fs.writeFile(file, `${value}\n`);
   return value;
 }
