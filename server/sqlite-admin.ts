@@ -302,7 +302,11 @@ export function terminalListSql(query: TerminalQuery): { sql: string; params: Re
   }
   const order = query.descending ? 'DESC' : 'ASC';
   if (query.after !== undefined) {
-    where.push(`(${key}, d.id) ${query.descending ? '<' : '>'} (@afterKey, @afterId)`);
+    // Spelled out rather than as a row value `(key, id) < (?, ?)`: SQLite cannot use an expression
+    // index for the row-value form and walked the index from its start on every page (p95 32 ms at
+    // 100,000 terminals by last seen; 5.7 ms this way — build/bench-server.ts).
+    const [lt, le] = query.descending ? ['<', '<='] : ['>', '>='];
+    where.push(`(${key} ${le} @afterKey AND (${key} ${lt} @afterKey OR d.id ${lt} @afterId))`);
     params.afterKey = query.after.key;
     params.afterId = query.after.id;
   }
