@@ -352,7 +352,9 @@ export class SqliteStore implements Store {
                 json_extract(d.status_json, '$.enforcement.state') AS enforcement,
                 json_extract(d.status_json, '$.lockState') AS lock_state,
                 d.ack_seq,
-                (SELECT COUNT(*) FROM events e WHERE e.device_id = d.id) AS event_count,
+                -- The server stores a device's events contiguously from seq 1 (gaps are refused),
+                -- so their count is ack_seq; counting rows took 40 s at 10 million events.
+                d.ack_seq AS event_count,
                 (SELECT COUNT(*) FROM tamper_events t WHERE t.device_id = d.id) AS tamper_count
          FROM devices d ORDER BY d.enrolled_at, d.id`,
       ),
