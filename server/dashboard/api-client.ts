@@ -24,7 +24,11 @@ export const apiPaths = {
   adminRecovery: '/api/v1/admin/recovery',
   adminUsers: '/api/v1/admin/users',
   adminActions: '/api/v1/admin/actions',
-} as const satisfies Pick<typeof ApiPaths, 'adminDevices' | 'adminPolicies' | 'adminRecovery' | 'adminUsers' | 'adminActions'>;
+  adminRequests: '/api/v1/admin/requests',
+} as const satisfies Pick<typeof ApiPaths, 'adminDevices' | 'adminPolicies' | 'adminRecovery' | 'adminUsers' | 'adminActions' | 'adminRequests'>;
+
+/** The audit export (AUDIT_EVENTS_CSV_PATH in server/ops/audit-export.ts; `?from=&to=` JST dates). */
+export const AUDIT_EVENTS_CSV = '/api/v1/admin/audit/events.csv';
 
 /** Must equal ADMIN_CSRF_HEADER in shared/api.ts (a test compares them). */
 export const CSRF_HEADER = 'x-sekimori-csrf';

@@ -7,13 +7,14 @@ import { renderActions } from './page-actions.js';
 import { renderLogin, renderPasswordChange } from './page-login.js';
 import { renderPolicies } from './page-policies.js';
 import { renderRecovery } from './page-recovery.js';
+import { REQUEST_TABS, renderRequests, type RequestTab } from './page-requests.js';
 import { renderTerminal } from './page-terminal.js';
 import { renderTerminals } from './page-terminals.js';
 import { renderUsers } from './page-users.js';
 
 /**
  * The dashboard's shell (DESIGN.md §8): session, language, navigation and a hash router
- * (`#/terminals`, `#/terminals/ID`, `#/users`, `#/recovery`, `#/actions`, `#/policies`). Japanese
+ * (`#/terminals`, `#/terminals/ID`, `#/users`, `#/requests[/STATE]`, `#/recovery`, `#/actions`, `#/policies`). Japanese
  * by default; the button switches to English and back (remembered in localStorage). Pages render
  * with `dom.ts` (text only). Role `auditor` sees no write buttons and no recovery page; the
  * server refuses those calls anyway.
@@ -40,13 +41,14 @@ export interface PageContext {
 const LOCALE_KEY = 'sekimori.dashboard.locale';
 
 interface Route {
-  readonly name: 'terminals' | 'terminal' | 'users' | 'recovery' | 'actions' | 'policies';
+  readonly name: 'terminals' | 'terminal' | 'users' | 'requests' | 'recovery' | 'actions' | 'policies';
   readonly param: string | null;
 }
 
 const NAV: readonly { readonly name: Route['name']; readonly key: MessageKey; readonly writeOnly?: boolean }[] = [
   { name: 'terminals', key: 'admin.nav.terminals' },
   { name: 'users', key: 'admin.nav.users' },
+  { name: 'requests', key: 'admin.nav.requestsPage' },
   { name: 'recovery', key: 'admin.nav.recovery', writeOnly: true },
   { name: 'policies', key: 'admin.nav.policies' },
   { name: 'actions', key: 'admin.nav.actions' },
@@ -119,11 +121,7 @@ class Dashboard {
     for (const item of NAV) {
       if (item.writeOnly === true && session.role !== 'admin') continue;
       const active = route !== null && (route.name === item.name || (route.name === 'terminal' && item.name === 'terminals'));
-      items.push(h('a', { attrs: { href: `#/${item.name}`, 'aria-current': active ? 'page' : undefined } }, this.text(item.key)));
-      if (item.name === 'users') {
-        // Device requests (申請 → 承認/却下) come with their own issue: the place is kept, disabled.
-        items.push(h('span', { class: 'disabled', attrs: { 'aria-disabled': 'true', title: this.text('admin.nav.requestsSoon'), id: 'nav-requests' } }, this.text('admin.nav.requests')));
-      }
+      items.push(h('a', { attrs: { href: `#/${item.name}`, id: `nav-${item.name}`, 'aria-current': active ? 'page' : undefined } }, this.text(item.key)));
     }
     replace(this.nav, ...items);
   }
@@ -183,6 +181,8 @@ class Dashboard {
           return renderTerminal(context, route.param ?? '');
         case 'users':
           return renderUsers(context);
+        case 'requests':
+          return renderRequests(context, (route.param ?? 'pending') as RequestTab);
         case 'recovery':
           return renderRecovery(context);
         case 'actions':
@@ -238,6 +238,7 @@ function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');
   const [first, second] = parts;
   if (first === 'terminals' && second !== undefined && second !== '') return { name: 'terminal', param: decodeURIComponent(second) };
+  if (first === 'requests') return { name: 'requests', param: (REQUEST_TABS as readonly string[]).includes(second ?? '') ? second! : 'pending' };
   if (first === 'users' || first === 'recovery' || first === 'actions' || first === 'policies') return { name: first, param: null };
   return { name: 'terminals', param: null };
 }

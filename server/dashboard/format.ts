@@ -293,3 +293,29 @@ export const POLICY_TEMPLATE = {
   report: { heartbeatSeconds: 60 },
   exceptions: [],
 } as const;
+
+/** A `datetime-local` value (`2026-11-26T15:30`, the browser's time zone) as an ISO instant with offset; null if unreadable. */
+export function localInputToIso(value: string): string | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value);
+  if (match === null) return null;
+  const [, y, mo, d, hh, mm, ss] = match;
+  const date = new Date(Number(y), Number(mo) - 1, Number(d), Number(hh), Number(mm), Number(ss ?? '0'));
+  if (Number.isNaN(date.getTime())) return null;
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const pad = (n: number): string => String(Math.trunc(Math.abs(n))).padStart(2, '0');
+  return `${y}-${mo}-${d}T${hh}:${mm}:${ss ?? '00'}${sign}${pad(offset / 60)}:${pad(offset % 60)}`;
+}
+
+/** An ISO instant as a `datetime-local` value in the browser's time zone (minutes). */
+export function isoToLocalInput(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** A JST calendar date (`2026-11-26`) for `ms`. */
+export function jstDate(ms: number): string {
+  return new Date(ms + 9 * 3_600_000).toISOString().slice(0, 10);
+}

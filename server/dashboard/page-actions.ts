@@ -1,8 +1,8 @@
 import type { AdminAction } from '../../shared/api.js';
-import { apiPaths } from './api-client.js';
+import { AUDIT_EVENTS_CSV, apiPaths, withQuery } from './api-client.js';
 import type { PageContext } from './app.js';
 import { dataCell, h, replace } from './dom.js';
-import { dataText, formatTime } from './format.js';
+import { dataText, formatTime, jstDate } from './format.js';
 
 /** The administrators' audit trail, newest first, 100 a page ("older" pages back by id). */
 const PAGE = 100;
@@ -43,6 +43,7 @@ export async function renderActions(context: PageContext): Promise<void> {
   more.addEventListener('click', () => void page());
   replace(
     main,
+    auditExport(context),
     h('h1', null, text('admin.actions.title')),
     h(
       'table',
@@ -58,4 +59,29 @@ export async function renderActions(context: PageContext): Promise<void> {
     error,
   );
   await page();
+}
+
+/**
+ * The audit export (CSV of the terminals' events for a period of JST dates, end day included): a
+ * plain same-origin link, so the browser downloads it with the session cookie. Read access.
+ */
+function auditExport(context: PageContext): HTMLElement {
+  const { text } = context;
+  const today = jstDate(Date.now());
+  const from = h('input', { attrs: { type: 'date', id: 'audit-from', value: `${today.slice(0, 8)}01`, required: '' } });
+  const to = h('input', { attrs: { type: 'date', id: 'audit-to', value: today, required: '' } });
+  const link = h('a', { class: 'button', attrs: { id: 'audit-csv', download: '' } }, text('admin.audit.download'));
+  const update = (): void => {
+    link.setAttribute('href', withQuery(AUDIT_EVENTS_CSV, { from: from.value, to: to.value }));
+  };
+  from.addEventListener('change', update);
+  to.addEventListener('change', update);
+  update();
+  return h(
+    'section',
+    { class: 'panel', attrs: { id: 'audit-export' } },
+    h('h2', null, text('admin.audit.title')),
+    h('p', { class: 'muted' }, text('admin.audit.hint')),
+    h('div', { class: 'actions' }, h('label', null, text('admin.audit.from'), ' ', from), h('label', null, text('admin.audit.to'), ' ', to), link),
+  );
 }

@@ -310,10 +310,10 @@ describe('the dashboard in headless Chromium with a real server and a real agent
       expect(await page.locator('main img, main script, main iframe').count()).toBe(0);
       expect(await page.evaluate(() => document.scripts.length)).toBe(1);
 
-      // Read-only: no remote lock, no recovery page, requests kept as a disabled entry.
+      // Read-only: no remote lock, no recovery page; the requests page is listed (read-only there too).
       expect(await page.locator('#remote-lock').count()).toBe(0);
       expect(await page.locator('nav a[href="#/recovery"]').count()).toBe(0);
-      expect(await page.getAttribute('#nav-requests', 'aria-disabled')).toBe('true');
+      expect(await page.locator('nav a[href="#/requests"]').count()).toBe(1);
       await page.click('nav a[href="#/users"]');
       await page.waitForSelector('#admin-accounts table');
       expect(await page.locator('.user-reset').count()).toBe(0);
