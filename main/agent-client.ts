@@ -12,6 +12,9 @@ import {
 } from '../shared/ipc.js';
 import { IpcConnection, IpcConnectionError, type IpcRequestInput, type IpcResult } from '../shared/ipc-connection.js';
 import type { RecoveryAction } from '../shared/lock.js';
+import type { AgentConnectionState } from '../shared/preload-api.js';
+
+export type { AgentConnectionState };
 
 /**
  * The Electron main process's connection to the agent (DESIGN.md §2): one long-lived socket to the
@@ -19,9 +22,6 @@ import type { RecoveryAction } from '../shared/lock.js';
  * the agent restarts or the connection breaks. It keeps no security state: it reports what the
  * agent says and whether the agent can be reached, and the caller fails closed on anything else.
  */
-
-/** `connecting`: the first attempt is under way; `connected`: subscribed and the lock view is known; `unavailable`: not reachable, retrying. */
-export type AgentConnectionState = 'connecting' | 'connected' | 'unavailable';
 
 /** The agent cannot be asked right now (not connected, or the connection broke during the request). */
 export class AgentUnavailableError extends Error {
