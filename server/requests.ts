@@ -29,12 +29,17 @@ export interface DevicePolicy {
   readonly signed: SignedPolicy;
 }
 
+/** One etag per (tier policy, device revision): revision 0 is the tier's document itself. */
+function devicePolicyEtagOf(head: Parameters<typeof policyEtag>[0], rev: number): string {
+  return rev === 0 ? policyEtag(head) : `${policyEtag(head)}+${rev}`;
+}
+
 /** The etag of the device's policy (cheap: no signing); null when the tier has none published. */
 export async function devicePolicyEtag(store: Store, deviceId: string, tier: Tier): Promise<string | null> {
   const head = await store.policyHead(tier);
   if (head === null) return null;
   const revision = await store.devicePolicyRevision(deviceId);
-  return revision === null || revision.rev === 0 ? policyEtag(head) : `${policyEtag(head)}+${revision.rev}`;
+  return devicePolicyEtagOf(head, revision?.rev ?? 0);
 }
 
 /** The device's signed policy; null when its tier has none published (the agent keeps its built-in profile). */
@@ -51,7 +56,7 @@ export async function devicePolicy(store: Store, key: PolicySigningKey, deviceId
   const validated = validatePolicy(composed);
   if (!validated.ok) throw new Error(`device policy for ${deviceId} does not validate: ${validated.error.message}`);
   const payload = canonicalJson(validated.value.policy);
-  return { etag: `${policyEtag(current)}+${revision.rev}`, signed: { payload, signature: key.sign(payload), keyId: key.keyId } };
+  return { etag: devicePolicyEtagOf(current, revision.rev), signed: { payload, signature: key.sign(payload), keyId: key.keyId } };
 }
 
 /** A stored request as the API shows it: a pending or approved window that ended reads `expired`. */
