@@ -169,22 +169,24 @@ export class LockService {
     for (const listener of this.listeners) listener(view);
   }
 
-  /** Days the cached factors still work offline; null while the server is reachable, without one, or before the first contact. */
-  private offlineDaysLeft(): number | null {
-    if (!this.options.hasServer() || this.options.serverReachable()) return null;
+  /** Ms since the last server contact; null without a server or before the first contact. */
+  private sinceLastContactMs(): number | null {
+    if (!this.options.hasServer()) return null;
     const last = this.options.lastContactAt();
     const lastMs = last === null ? NaN : Date.parse(last);
-    if (!Number.isFinite(lastMs)) return null;
-    const elapsedDays = Math.max(0, Math.floor((this.options.nowMs() - lastMs) / DAY_MS));
-    return Math.max(0, this.options.policy().offlineDays - elapsedDays);
+    return Number.isFinite(lastMs) ? this.options.nowMs() - lastMs : null;
+  }
+
+  /** Days the cached factors still work offline; null while the server is reachable, without one, or before the first contact. */
+  private offlineDaysLeft(): number | null {
+    const since = this.options.serverReachable() ? null : this.sinceLastContactMs();
+    if (since === null) return null;
+    return Math.max(0, this.options.policy().offlineDays - Math.max(0, Math.floor(since / DAY_MS)));
   }
 
   private offlineExpired(): boolean {
-    if (!this.options.hasServer()) return false;
-    const last = this.options.lastContactAt();
-    const lastMs = last === null ? NaN : Date.parse(last);
-    if (!Number.isFinite(lastMs)) return false;
-    return this.options.nowMs() - lastMs > this.options.policy().offlineDays * DAY_MS;
+    const since = this.sinceLastContactMs();
+    return since !== null && since > this.options.policy().offlineDays * DAY_MS;
   }
 
   async view(): Promise<LockView> {
