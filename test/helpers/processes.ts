@@ -114,3 +114,14 @@ export async function serverEventCount(dataDir: string, deviceId: string): Promi
   if (result.code !== 0) throw new Error(`events --count failed: ${result.stderr}`);
   return Number(result.stdout.trim());
 }
+
+/** Calls the server's admin API with the admin token from `dataDir` (what an automation script does). */
+export async function adminApi(dataDir: string, url: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const token = (await fs.readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+  const response = await fetch(new URL(route, url), {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, json: ((await response.json().catch(() => null)) ?? {}) as Record<string, unknown> };
+}

@@ -7,7 +7,7 @@ import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
 import { callAgent } from '../../agent/ipc/ipc-client.js';
 import * as devices from '../fixtures/usb-devices/devices.js';
 import { authorizedOf, readJournal, useFakeKernel } from '../helpers/agent-state.js';
-import { AGENT_CLI, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
+import { AGENT_CLI, adminApi, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -27,15 +27,7 @@ describe('device request → approval → device authorised → expiry → block
     const stateDir = path.join(base, 'state');
     const socketPath = path.join(base, 'run', 'agent.sock');
     const server = await startServer(dataDir);
-    const adminToken = (await fs.readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
-    const admin = async (method: string, route: string, body?: unknown) => {
-      const response = await fetch(new URL(route, server.url), {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-    };
+    const admin = (method: string, route: string, body?: unknown) => adminApi(dataDir, server.url, method, route, body);
     // The tier's policy must exist on the server before an approval can become an exception.
     expect((await admin('PUT', '/api/v1/admin/policies/mynumber', builtInPolicyDocument('mynumber'))).status).toBeLessThan(300);
 

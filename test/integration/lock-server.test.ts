@@ -1,11 +1,10 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecoveryAnswerSchema } from '../../shared/api.js';
 import { totpCode } from '../../agent/lock/factors.js';
 import { readJournal } from '../helpers/agent-state.js';
 import { enrolConsoleUser, ipcClientAs, startLockAgent, type LockAgent } from '../helpers/lock-agent.js';
-import { agentStatus, enrollmentToken, killAll, startServer, waitFor } from '../helpers/processes.js';
+import { adminApi, agentStatus, enrollmentToken, killAll, startServer, waitFor } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -14,16 +13,6 @@ afterEach(killAll);
 const PIN = '739184';
 const NOBODY = 65534;
 const DAEMON = 1;
-
-async function admin(dataDir: string, url: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const token = (await fs.readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
-  const response = await fetch(new URL(route, url), {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json().catch(() => null) };
-}
 
 async function enrolledAgent(base: string, dataDir: string, url: string, name: string): Promise<LockAgent & { deviceId: string }> {
   const agent = await startLockAgent(base, { consoleUser: 'nobody', serverUrl: url, enrollToken: await enrollmentToken(dataDir), name });
@@ -63,7 +52,7 @@ describe('the lock with a real server and real agents', () => {
     // Enrol on terminal A; the enrolment reaches the server (never the secret in its list).
     const secret = await enrolConsoleUser(a, PIN);
     const users = await waitFor(async () => {
-      const listed = await admin(dataDir, url, 'GET', '/api/v1/admin/users');
+      const listed = await adminApi(dataDir, url, 'GET', '/api/v1/admin/users');
       return JSON.stringify(listed.json).includes('"nobody"') ? listed.json : null;
     }, 15_000, 'enrolment on the server');
     expect(JSON.stringify(users)).not.toContain(Buffer.from(secret).toString('hex'));
@@ -76,12 +65,12 @@ describe('the lock with a real server and real agents', () => {
 
     // Remote lock from the server reaches A at its next heartbeat and is acknowledged.
     await unlockedBy(a, secret, 30_000);
-    const issued = await admin(dataDir, url, 'POST', `/api/v1/admin/devices/${a.deviceId}/commands`, { type: 'lock' });
+    const issued = await adminApi(dataDir, url, 'POST', `/api/v1/admin/devices/${a.deviceId}/commands`, { type: 'lock' });
     expect(issued.status).toBe(201);
     await waitFor(async () => ((await a.view()).state === 'locked' ? true : null), 15_000, 'remote lock');
     expect((await readJournal(a.stateDir)).filter((e) => e.type === 'lock.locked').at(-1)?.data).toMatchObject({ trigger: 'remote-lock', user: 'nobody' });
     await waitFor(async () => {
-      const listed = await admin(dataDir, url, 'GET', `/api/v1/admin/devices/${a.deviceId}/commands`);
+      const listed = await adminApi(dataDir, url, 'GET', `/api/v1/admin/devices/${a.deviceId}/commands`);
       return JSON.stringify(listed.json).includes('"ok":true') ? true : null;
     }, 15_000, 'command acknowledged');
 
@@ -91,7 +80,7 @@ describe('the lock with a real server and real agents', () => {
     const recoverOnce = async (): Promise<void> => {
       const asked = await a.attempt({ method: 'lock.recoveryChallenge', params: { action: 'unlock' } });
       expect(asked.ok, JSON.stringify(asked.error)).toBe(true);
-      const answer = await admin(dataDir, url, 'POST', '/api/v1/admin/recovery', { challenge: asked.view.challenge!.code });
+      const answer = await adminApi(dataDir, url, 'POST', '/api/v1/admin/recovery', { challenge: asked.view.challenge!.code });
       expect(answer.status, JSON.stringify(answer.json)).toBe(200);
       const parsed = RecoveryAnswerSchema.parse(answer.json);
       expect(parsed.matches.map((m) => m.deviceId)).toEqual([a.deviceId]);
@@ -103,7 +92,7 @@ describe('the lock with a real server and real agents', () => {
     await recoverOnce();
     // The used key rotates with the server at the next contact; recovery keeps working afterwards.
     await waitFor(async () => {
-      const listed = await admin(dataDir, url, 'GET', `/api/v1/admin/devices/${a.deviceId}/commands`);
+      const listed = await adminApi(dataDir, url, 'GET', `/api/v1/admin/devices/${a.deviceId}/commands`);
       return JSON.stringify(listed.json).includes('set-recovery-key') && (await readJournal(a.stateDir)).some((e) => e.type === 'command.executed' && e.data.type === 'set-recovery-key' && e.data.ok === true) ? true : null;
     }, 20_000, 'recovery key rotated');
     await a.call({ method: 'lock.now' });
@@ -112,7 +101,7 @@ describe('the lock with a real server and real agents', () => {
     expect(recovered.map((e) => e.data.user)).toEqual(['nobody', 'nobody']);
 
     // An administrator resets the user's factors: every terminal forgets them.
-    const reset = await admin(dataDir, url, 'DELETE', '/api/v1/admin/users/nobody/credentials');
+    const reset = await adminApi(dataDir, url, 'DELETE', '/api/v1/admin/users/nobody/credentials');
     expect(reset.status).toBeLessThan(300);
     await waitFor(async () => (!(await a.view()).enrolled && !(await b.view()).enrolled ? true : null), 20_000, 'factors reset on both terminals');
     expect((await readJournal(b.stateDir)).some((e) => e.type === 'auth.factorsReset')).toBe(true);
