@@ -226,7 +226,10 @@ describe('CSRF: every state-changing request of a session carries its token and 
     const missing = await asSession(s, session, 'POST', url, { type: 'lock' }, { csrf: null });
     expect(missing.statusCode).toBe(403);
     expect(missing.json()).toMatchObject({ error: { code: 'forbidden', message: expect.stringMatching(/CSRF/) } });
-    expect((await asSession(s, session, 'POST', url, { type: 'lock' }, { csrf: `${session.csrf.slice(0, -1)}A` })).statusCode).toBe(403);
+    // One character changed — never the same one (a token ending in "A" made this check pass the token itself, 1 run in 64).
+    const wrong = `${session.csrf.slice(0, -1)}${session.csrf.endsWith('A') ? 'B' : 'A'}`;
+    expect(wrong).not.toBe(session.csrf);
+    expect((await asSession(s, session, 'POST', url, { type: 'lock' }, { csrf: wrong })).statusCode).toBe(403);
     expect((await asSession(s, session, 'POST', url, { type: 'lock' }, { csrf: '' })).statusCode).toBe(403);
     expect((await asSession(s, session, 'GET', url)).json()).toEqual({ commands: [] });
   });
