@@ -37,6 +37,8 @@ import { PrintWatcher, loadPrintCursor } from './export/print-watcher.js';
 import { RegExeRegistry } from './platform/registry.win32.js';
 import { createSelfChecks } from './selfcheck/checks.js';
 import { SelfInspection } from './selfcheck/self-inspection.js';
+import { StatusPublisher } from './status-view.js';
+import type { PresentDevice } from '../shared/ipc.js';
 
 export interface AgentRunOptions {
   readonly stateDir: string;
@@ -103,6 +105,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   let lockService: LockService | null = null;
   /** The console session's user as last seen (device exceptions are per user); refreshed every reconcile tick. */
   let consoleUserNow: string | null = config?.lock?.consoleUser ?? null;
+  /** Set once the status view exists (below); a tick before that has nothing to publish. */
+  let nudgeStatus = (): void => undefined;
   const status = (): AgentStatus => ({
     agentVersion: AGENT_VERSION,
     enforcement: enforcement(),
@@ -217,6 +221,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       if (await policies.refresh()) await policyChanged();
       else await media?.reconcile();
       if (Date.now() - clockSavedAt >= 60_000) await saveClock();
+      // Server reachability and the console user change without a journal entry: re-check the view (published only if it differs).
+      nudgeStatus();
     })().catch((error: unknown) => options.logger.error('policy refresh failed', { error: String(error) }));
   }, config?.usb?.reconcileMs ?? 3000);
 
@@ -248,6 +254,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     afterHeartbeat: async () => {
       await lockService?.syncCredentials();
       await requests.sync(reporter.requestServer());
+      nudgeStatus();
     },
     onCommands: (commands) => runCommands(commands),
   });
@@ -385,8 +392,57 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   await reporter.start();
 
   const lockNow = lockService;
+  /** Present USB devices with their decisions (status window, request form). */
+  const presentDevices = (): PresentDevice[] =>
+    (deviceControl?.decided() ?? []).map(({ device, target, rule }) => ({
+      key: device.key,
+      vendorId: device.identity.vendorId,
+      productId: device.identity.productId,
+      name: device.identity.name,
+      serial: device.identity.serial,
+      interfaces: [...device.identity.interfaces],
+      decision: target,
+      rule: {
+        kind: typeof rule.kind === 'string' ? rule.kind : 'unknown',
+        label: typeof rule.label === 'string' ? rule.label : null,
+        exceptionId: typeof rule.exceptionId === 'string' ? rule.exceptionId : null,
+      },
+    }));
+  // The status window's view, pushed to the console user's app whenever it changes (never polled).
+  let ipcServer: IpcServer | null = null;
+  const statusView = new StatusPublisher({
+    sources: {
+      nowMs: () => clock.nowMs(),
+      hostname: os.hostname().slice(0, 255) || 'unknown',
+      user: () => consoleUserNow,
+      tier,
+      enforcement,
+      policy: () => ({
+        version: policies.current.policy.version,
+        origin: policies.origin,
+        mode: policies.current.policy.mode,
+        receivedAtMs: policies.appliedAtMs,
+        exceptions: policies.current.policy.exceptions,
+      }),
+      server: () => {
+        const snapshot = reporter.snapshot;
+        return { configured: snapshot.serverUrl !== null, enrolled: snapshot.enrolled, lastContactAt: snapshot.lastContactAt, reachable: snapshot.serverUrl !== null && snapshot.problem !== 'server unreachable' };
+      },
+      lockState: () => lockNow.state,
+      devices: presentDevices,
+      requests: () => requests.list(),
+      lastInspection: () => inspection.last,
+    },
+    publish: (view) => ipcServer?.broadcast({ event: 'status.changed', data: view }, 'console'),
+    notify: (notice) => ipcServer?.broadcast({ event: 'device.blocked', data: notice }, 'console'),
+    onError: (error) => options.logger.error('status view failed', { error: String(error) }),
+  });
+  const stopObservingJournal = journal.onDidPersistEntries((entries) => statusView.observe(entries));
+  nudgeStatus = () => statusView.nudge();
   const handle = async (request: IpcRequest, connection: IpcConnectionContext): Promise<IpcResult> => {
     switch (request.method) {
+      case 'status.view':
+        return statusView.view();
       case 'status.get': {
         const snapshot = reporter.snapshot;
         return {
@@ -443,20 +499,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       case 'auth.verify':
         return await lockNow.verifyBoth(request.params.user, request.params.pin, request.params.code, request.params.service);
       case 'devices.list':
-        return (deviceControl?.decided() ?? []).map(({ device, target, rule }) => ({
-          key: device.key,
-          vendorId: device.identity.vendorId,
-          productId: device.identity.productId,
-          name: device.identity.name,
-          serial: device.identity.serial,
-          interfaces: [...device.identity.interfaces],
-          decision: target,
-          rule: {
-            kind: typeof rule.kind === 'string' ? rule.kind : 'unknown',
-            label: typeof rule.label === 'string' ? rule.label : null,
-            exceptionId: typeof rule.exceptionId === 'string' ? rule.exceptionId : null,
-          },
-        }));
+        return presentDevices();
       case 'request.submit': {
         const user = await session.consoleUser().catch(() => null);
         if (user === null) throw new IpcRefusal('no-console-user', 'no console session user is known');
@@ -494,12 +537,18 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
     authorize,
     onRefused: (info) => refusals.note(info),
   });
-  lockService.onDidChange((view) => ipc.broadcast({ event: 'lock.changed', data: view }));
+  ipcServer = ipc;
+  lockService.onDidChange((view) => {
+    ipc.broadcast({ event: 'lock.changed', data: view });
+    statusView.nudge();
+  });
 
   return {
     stop(reason: string): Promise<void> {
       stopping ??= (async () => {
         clearInterval(policyTimer);
+        stopObservingJournal();
+        statusView.dispose();
         if (inspectionTimer) clearTimeout(inspectionTimer);
         releaseInspection();
         await inspectionStarted;

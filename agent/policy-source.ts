@@ -62,7 +62,7 @@ export class PolicySource {
     return this.rejection;
   }
 
-  /** Wall-clock ms when the policy in force was applied (this run). */
+  /** Wall-clock ms when the policy in force was received (its file's time when it was read from disk at start). */
   get appliedAtMs(): number {
     return this.appliedAt;
   }
@@ -98,9 +98,11 @@ export class PolicySource {
    */
   async refresh(): Promise<boolean> {
     let stamp: string;
+    let modifiedMs: number;
     try {
       const stat = await fs.stat(this.file);
       stamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+      modifiedMs = stat.mtimeMs;
     } catch {
       return false;
     }
@@ -111,7 +113,10 @@ export class PolicySource {
     if (text === null) return false;
     const envelope = parseUntrustedJson(text);
     if (!envelope.ok) return this.reject(`policy file is not valid JSON: ${envelope.error.message}`, null);
-    return this.consider(envelope.value);
+    const changed = await this.consider(envelope.value);
+    // A policy read from its file was received when the file was written (by `offer` or the operator), not now.
+    if (changed) this.appliedAt = Math.min(Date.now(), Math.round(modifiedMs));
+    return changed;
   }
 
   /**

@@ -2,14 +2,22 @@ import net from 'node:net';
 import { z } from 'zod';
 import {
   EnrolmentOfferSchema,
+  LocalRequestViewSchema,
   LocalStatusSchema,
   LockAttemptResultSchema,
   LockViewSchema,
+  RequestSubmitAnswerSchema,
+  StatusViewSchema,
+  type BlockedNotice,
   type EnrolmentOffer,
+  type LocalRequestView,
   type LocalStatus,
   type LockAttemptResult,
   type LockView,
+  type RequestSubmitAnswer,
+  type StatusView,
 } from '../shared/ipc.js';
+import type { RequestDraft } from '../shared/preload-api.js';
 import { IpcConnection, IpcConnectionError, type IpcRequestInput, type IpcResult } from '../shared/ipc-connection.js';
 import type { RecoveryAction } from '../shared/lock.js';
 import type { AgentConnectionState } from '../shared/preload-api.js';
@@ -79,7 +87,8 @@ export class AgentClient {
   private currentState: AgentConnectionState = 'connecting';
   private view: LockView | null = null;
   private readonly lockListeners = new Set<Listener<LockView>>();
-  private readonly statusListeners = new Set<Listener<LocalStatus>>();
+  private readonly statusListeners = new Set<Listener<StatusView>>();
+  private readonly blockedListeners = new Set<Listener<BlockedNotice>>();
   private readonly connectionListeners = new Set<Listener<AgentConnectionState>>();
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly connectTo: Connect;
@@ -112,8 +121,14 @@ export class AgentClient {
     return add(this.lockListeners, listener);
   }
 
-  onStatusChanged(listener: Listener<LocalStatus>): () => void {
+  /** Every status view the agent pushes (only to the console user's connection). */
+  onStatusChanged(listener: Listener<StatusView>): () => void {
     return add(this.statusListeners, listener);
+  }
+
+  /** A device or medium the agent just blocked (once per plug-in). */
+  onBlocked(listener: Listener<BlockedNotice>): () => void {
+    return add(this.blockedListeners, listener);
   }
 
   /** Every change of the connection state. */
@@ -129,12 +144,24 @@ export class AgentClient {
     return this.call({ method: 'status.get' }, LocalStatusSchema);
   }
 
+  statusView(): Promise<StatusView> {
+    return this.call({ method: 'status.view' }, StatusViewSchema);
+  }
+
+  requestList(): Promise<LocalRequestView[]> {
+    return this.call({ method: 'request.list' }, z.array(LocalRequestViewSchema));
+  }
+
+  requestSubmit(draft: RequestDraft): Promise<RequestSubmitAnswer> {
+    return this.call({ method: 'request.submit', params: { deviceKey: draft.deviceKey, purpose: draft.purpose, until: draft.until, access: draft.access } }, RequestSubmitAnswerSchema);
+  }
+
   submit(factor: 'pin' | 'totp', secret: string): Promise<LockAttemptResult> {
     return this.call({ method: 'lock.submit', params: { factor, secret } }, LockAttemptResultSchema);
   }
 
-  async lockNow(): Promise<void> {
-    await this.call({ method: 'lock.now' }, nothing);
+  lockNow(): Promise<LockView> {
+    return this.call({ method: 'lock.now' }, LockViewSchema);
   }
 
   async activity(): Promise<void> {
@@ -226,7 +253,10 @@ export class AgentClient {
           if (this.currentState === 'connected') emit(this.lockListeners, notification.data);
           break;
         case 'status.changed':
-          emit(this.statusListeners, notification.data);
+          if (this.currentState === 'connected') emit(this.statusListeners, notification.data);
+          break;
+        case 'device.blocked':
+          if (this.currentState === 'connected') emit(this.blockedListeners, notification.data);
           break;
       }
     });

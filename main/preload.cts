@@ -40,6 +40,21 @@ const api: SekimoriApi = {
     recoveryChallenge: (action) => invoke('sekimori:lock.recoveryChallenge', action),
     recoveryRespond: (response) => invoke('sekimori:lock.recoveryRespond', response),
     onDidChange: (listener) => subscribe('sekimori:lock.changed', listener),
+    now: () => invoke('sekimori:lock.now'),
+  },
+  status: {
+    get: () => invoke('sekimori:status.get'),
+    onDidChange: (listener) => subscribe('sekimori:status.changed', listener),
+  },
+  requests: {
+    list: () => invoke('sekimori:requests.list'),
+    submit: (draft) => invoke('sekimori:requests.submit', draft),
+  },
+  app: {
+    openRequestForm: (deviceKey) => invoke('sekimori:app.openRequestForm', deviceKey),
+    prefs: () => invoke('sekimori:app.prefs'),
+    setLanguage: (language) => invoke('sekimori:app.setLanguage', language),
+    onDidChangePrefs: (listener) => subscribe('sekimori:app.prefsChanged', listener),
   },
 };
 

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { EventDataSchema, EventTypeSchema } from './journal.js';
 import { AgentStatusSchema } from './api.js';
 import { LockStateSchema, RecoveryActionSchema } from './lock.js';
+import { RequestAccessSchema, RequestStateSchema } from './requests.js';
+import { SelfcheckIdSchema, SelfcheckResultSchema } from './selfcheck.js';
 
 /**
  * The agent's local control channel (Unix socket / named pipe): one JSON object per line each way.
@@ -32,6 +34,8 @@ export const UserNameSchema = z
 const id = z.number().int().nonnegative();
 export const IpcRequestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id, method: z.literal('status.get') }),
+  /** Everything the staff-PC status window shows (`StatusView`); pushed again as `status.changed`. */
+  z.strictObject({ id, method: z.literal('status.view') }),
   z.strictObject({ id, method: z.literal('journal.append'), params: z.strictObject({ type: EventTypeSchema, data: EventDataSchema }) }),
   /** Pushes `IpcNotification`s on this connection from now on (lock and status changes). */
   z.strictObject({ id, method: z.literal('events.subscribe') }),
@@ -74,6 +78,7 @@ export type IpcPrivilege = 'any' | 'console' | 'root';
 /** The privilege each method needs; the agent checks it before the handler runs. */
 export const IPC_METHOD_PRIVILEGE: Readonly<Record<IpcMethod, IpcPrivilege>> = {
   'status.get': 'any',
+  'status.view': 'console',
   'events.subscribe': 'any',
   'lock.get': 'any',
   'journal.append': 'root',
@@ -192,6 +197,102 @@ export const EnrolmentOfferSchema = z.strictObject({
 });
 export type EnrolmentOffer = z.infer<typeof EnrolmentOfferSchema>;
 
+/** Why the agent refused `request.submit` (stable; the request form words them). */
+export const REQUEST_REFUSAL_CODES = ['no-console-user', 'no-such-device', 'not-blocked', 'purpose-empty', 'bad-window'] as const;
+export type RequestRefusalCode = (typeof REQUEST_REFUSAL_CODES)[number];
+
+/** One of this terminal's requests as `request.list` answers it (the newest first). */
+export const LocalRequestViewSchema = z.strictObject({
+  id: z.string().max(64),
+  device: z.strictObject({ id: z.string().max(16), name: z.string().max(512), serial: z.string().max(512) }),
+  purpose: z.string().max(1000),
+  until: z.string().max(64),
+  access: RequestAccessSchema,
+  /** `unsent`: kept by the agent until the server can be reached. */
+  state: z.union([RequestStateSchema, z.literal('unsent')]),
+  approvedUntil: z.string().max(64).nullable(),
+  approvedAccess: RequestAccessSchema.nullable(),
+  reason: z.string().max(1000).nullable(),
+  submittedAt: z.string().max(64),
+});
+export type LocalRequestView = z.infer<typeof LocalRequestViewSchema>;
+export const RequestSubmitAnswerSchema = z.strictObject({ id: z.string().max(64), requests: z.array(LocalRequestViewSchema).max(1000) });
+export type RequestSubmitAnswer = z.infer<typeof RequestSubmitAnswerSchema>;
+
+/** Export channels a blocked event can name (USB devices and the other channels of agent/export). */
+export const ExportChannelSchema = z.enum(['usb', 'optical', 'sd-card', 'removable-media', 'external-pcie', 'thunderbolt', 'printer']);
+export type ExportChannel = z.infer<typeof ExportChannelSchema>;
+
+/** A device or medium the agent blocked (the status window's recent list, the app's notification). */
+export const BlockedNoticeSchema = z.strictObject({
+  at: z.string().max(64),
+  channel: ExportChannelSchema,
+  /** The present device's key for USB (the request form preselects it); null for other channels. */
+  key: z.string().max(64).nullable(),
+  /** From the device: render as text. */
+  name: z.string().max(512),
+  /** `vvvv:pppp` for USB, '' otherwise. */
+  id: z.string().max(16),
+  decision: z.enum(['block', 'reject', 'read-only']),
+  /** Whether staff can ask for it (a USB device blocked by policy, not an input device that was rejected). */
+  requestable: z.boolean(),
+});
+export type BlockedNotice = z.infer<typeof BlockedNoticeSchema>;
+
+/**
+ * Everything the status window shows, computed by the agent (the app keeps no state of its own).
+ * Text from devices and the OS (names, serials, user and host names) may be hostile: pages render it
+ * as text only.
+ */
+export const StatusViewSchema = z.strictObject({
+  /** The agent's clock (ISO): "time left" and "ago" are computed against it. */
+  now: z.string().max(64),
+  hostname: z.string().max(255),
+  user: z.string().max(256).nullable(),
+  tier: z.enum(['mynumber', 'lgwan', 'internet']),
+  enforcement: z.strictObject({ state: z.enum(['enforced', 'audit', 'unenforced']), reason: z.string().max(100).nullable() }),
+  policy: z.strictObject({
+    /** Null while the built-in profile is in force (no signed policy received yet). */
+    version: z.number().int().nonnegative().nullable(),
+    origin: z.enum(['built-in', 'signed']),
+    mode: z.enum(['enforce', 'audit']),
+    /** When this agent accepted the policy in force (null for the built-in profile). */
+    receivedAt: z.string().max(64).nullable(),
+  }),
+  server: z.strictObject({
+    configured: z.boolean(),
+    enrolled: z.boolean(),
+    lastContactAt: z.string().max(64).nullable(),
+    reachable: z.boolean(),
+  }),
+  lockState: LockStateSchema,
+  devices: z.array(PresentDeviceSchema).max(256),
+  /** Approved requests (一時許可) in force for the console user now. */
+  exceptions: z
+    .array(
+      z.strictObject({
+        id: z.string().max(64),
+        /** The present device it covers, if one is plugged in; else the request's device name, else the match rule. */
+        device: z.string().max(1024),
+        until: z.string().max(64),
+        access: RequestAccessSchema,
+      }),
+    )
+    .max(256),
+  /** The most recent blocked devices and media, newest first. */
+  recentBlocked: z.array(BlockedNoticeSchema).max(20),
+  compliance: z.strictObject({
+    /** Null until the first self-inspection (自己点検) has run since the agent started. */
+    overall: SelfcheckResultSchema.nullable(),
+    ranAt: z.string().max(64).nullable(),
+    pass: z.number().int().nonnegative(),
+    fail: z.number().int().nonnegative(),
+    unknown: z.number().int().nonnegative(),
+    failing: z.array(SelfcheckIdSchema).max(64),
+  }),
+});
+export type StatusView = z.infer<typeof StatusViewSchema>;
+
 export const IpcResponseSchema = z.union([
   z.strictObject({ id, ok: z.literal(true), result: z.json() }),
   z.strictObject({
@@ -205,6 +306,8 @@ export type IpcResponse = z.infer<typeof IpcResponseSchema>;
 /** Pushed to subscribed connections (no `id`): the new lock view or status. */
 export const IpcNotificationSchema = z.discriminatedUnion('event', [
   z.strictObject({ event: z.literal('lock.changed'), data: LockViewSchema }),
-  z.strictObject({ event: z.literal('status.changed'), data: LocalStatusSchema }),
+  z.strictObject({ event: z.literal('status.changed'), data: StatusViewSchema }),
+  /** A device or medium was just blocked (once per plug-in; the app shows a notification). */
+  z.strictObject({ event: z.literal('device.blocked'), data: BlockedNoticeSchema }),
 ]);
 export type IpcNotification = z.infer<typeof IpcNotificationSchema>;

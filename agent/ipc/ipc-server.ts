@@ -75,7 +75,8 @@ const isPipe = (endpoint: string): boolean => endpoint.startsWith('\\\\.\\pipe\\
 export class IpcServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
-  private readonly subscribers = new Set<net.Socket>();
+  /** Subscribed connections, with their peer and the chain that keeps their notifications in order. */
+  private readonly subscribers = new Map<net.Socket, { readonly peer: PeerIdentity | null; chain: Promise<void> }>();
 
   private constructor(private readonly options: IpcServerOptions) {
     this.server = net.createServer((socket) => this.accept(socket));
@@ -105,10 +106,19 @@ export class IpcServer {
     return ipc;
   }
 
-  /** Pushes a notification to every subscribed connection. */
-  broadcast(notification: IpcNotification): void {
+  /**
+   * Pushes a notification to every subscribed connection whose peer holds `privilege` (judged as
+   * for a request: the status view names devices and the console user, so it goes to the console
+   * user and root only). Each connection gets its notifications in the order they were broadcast.
+   */
+  broadcast(notification: IpcNotification, privilege: IpcPrivilege = 'any'): void {
     const line = JSON.stringify(notification) + '\n';
-    for (const socket of this.subscribers) if (!socket.destroyed) socket.write(line);
+    for (const [socket, subscriber] of this.subscribers) {
+      subscriber.chain = subscriber.chain.then(async () => {
+        if (privilege !== 'any' && !(await this.options.authorize(privilege, subscriber.peer).catch(() => false))) return;
+        if (!socket.destroyed) socket.write(line);
+      });
+    }
   }
 
   private accept(socket: net.Socket): void {
@@ -119,7 +129,9 @@ export class IpcServer {
     const peer: Promise<PeerIdentity | null> = this.options.lookupPeer ? this.options.lookupPeer(socket).catch(() => null) : Promise.resolve(null);
     const context = (resolved: PeerIdentity | null): IpcConnectionContext => ({
       peer: resolved,
-      subscribe: () => this.subscribers.add(socket),
+      subscribe: () => {
+        if (!this.subscribers.has(socket)) this.subscribers.set(socket, { peer: resolved, chain: Promise.resolve() });
+      },
       onClose: (listener) => closeListeners.push(listener),
     });
     let buffer = '';

@@ -96,6 +96,15 @@ export class Journal {
   }
 
   /**
+   * Fires after entries reach the disk, with those entries in order: the agent's own views (the
+   * status window) follow the journal instead of keeping a second record of the same facts.
+   */
+  onDidPersistEntries(listener: (entries: readonly JournalEntry[]) => void): () => void {
+    this.events.on('entries', listener);
+    return () => this.events.off('entries', listener);
+  }
+
+  /**
    * Appends one event and resolves with the entry once it is durable. Rejects with a `TypeError` for
    * an invalid type or data (nothing is written), or with the I/O error if the write fails.
    */
@@ -163,6 +172,7 @@ export class Journal {
       this.durable = { seq: last.seq, hash: last.hash };
       for (const item of batch) item.resolve(item.entry);
       this.events.emit('persist', this.durable);
+      if (this.events.listenerCount('entries') > 0) this.events.emit('entries', batch.map((item) => item.entry));
     }
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'winston';
 import { z } from 'zod';
 import { DeviceRequestSubmissionSchema, MAX_REQUEST_WINDOW_MS, RequestStateSchema, RequestAccessSchema, type DeviceRequest, type DeviceRequestSubmission, type RequestAccess } from '../../shared/requests.js';
 import type { UsbDeviceIdentity } from '../../shared/usb-rules/index.js';
+import type { LocalRequestView } from '../../shared/ipc.js';
 import type { Journal } from '../journal/journal.js';
 import { readJsonFile, writeJsonFileAtomic } from '../state.js';
 
@@ -85,7 +86,7 @@ export class RequestOutbox {
     return { ok: true, id: submission.id };
   }
 
-  list(): { id: string; device: { id: string; name: string; serial: string }; purpose: string; until: string; access: RequestAccess; state: LocalRequest['state']; approvedUntil: string | null; approvedAccess: RequestAccess | null; reason: string | null; submittedAt: string }[] {
+  list(): LocalRequestView[] {
     return this.requests
       .map((r) => ({
         id: r.submission.id,

@@ -74,14 +74,14 @@ export async function enrolConsoleUser(agent: LockAgent, pin: string): Promise<U
  * Sends `lines` to the agent's socket from a separate process running as `uid` (the kernel, not the
  * message, tells the agent who this is) and returns the answer lines read until the socket closed.
  */
-export function ipcClientAs(uid: number, socketPath: string, lines: string[]): Promise<string[]> {
+export function ipcClientAs(uid: number, socketPath: string, lines: string[], holdMs = 500): Promise<string[]> {
   const script = `
     const socket = require('node:net').createConnection(${JSON.stringify(socketPath)});
     let data = '';
     socket.setEncoding('utf8');
     socket.on('connect', async () => {
       for (const line of ${JSON.stringify(lines)}) { socket.write(line + '\\n'); await new Promise((r) => setTimeout(r, 30)); }
-      setTimeout(() => socket.end(), 500);
+      setTimeout(() => socket.end(), ${holdMs});
     });
     socket.on('data', (chunk) => { data += chunk; });
     socket.on('close', () => { process.stdout.write(data); });

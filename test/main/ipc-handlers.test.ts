@@ -3,15 +3,20 @@ import { IpcRequestRefused } from '../../shared/ipc-connection.js';
 import type { LockAttemptResult } from '../../shared/ipc.js';
 import { AgentBadAnswerError, AgentUnavailableError } from '../../main/agent-client.js';
 import { INVOKE_CHANNELS } from '../../main/bridge-api.js';
-import { callChannel, createIpcRouter, pageOf, registerIpcHandlers, type AgentCalls, type InvokeEventLike } from '../../main/ipc-handlers.js';
+import { callChannel, createIpcRouter, pageOf, registerIpcHandlers, type AgentCalls, type AppCalls, type InvokeEventLike } from '../../main/ipc-handlers.js';
 import { baseView } from '../renderer/scripted-lock-agent.js';
+import { statusView } from './status-fixture.js';
 
 /**
  * main/ipc-handlers.ts with plain objects shaped like Electron's IpcMainInvokeEvent (no Electron):
  * the sender frame check, argument validation, and the mapping of agent failures to results.
  */
 
-const PAGES = { lock: 'file:///opt/Sekimori/resources/app/dist/renderer/lock.html', status: 'file:///opt/Sekimori/resources/app/dist/renderer/status.html' };
+const PAGES = {
+  lock: 'file:///opt/Sekimori/resources/app/dist/renderer/lock.html',
+  status: 'file:///opt/Sekimori/resources/app/dist/renderer/status.html',
+  request: 'file:///opt/Sekimori/resources/app/dist/renderer/request.html',
+};
 
 const mainFrame = (url: string): InvokeEventLike => ({ senderFrame: { url, parent: null } });
 const fromLock = mainFrame(PAGES.lock);
@@ -32,13 +37,33 @@ function fakeAgent(overrides: Partial<AgentCalls> = {}): AgentCalls & { calls: [
     enrolConfirm: (code) => (calls.push(['enrolConfirm', code]), Promise.resolve(attempt)),
     recoveryChallenge: (action) => (calls.push(['recoveryChallenge', action]), Promise.resolve(attempt)),
     recoveryRespond: (response) => (calls.push(['recoveryRespond', response]), Promise.resolve(attempt)),
+    lockNow: () => (calls.push(['lockNow']), Promise.resolve({ ...view, state: 'locked' })),
+    statusView: () => (calls.push(['statusView']), Promise.resolve(statusView())),
+    requestList: () => (calls.push(['requestList']), Promise.resolve([])),
+    requestSubmit: (draft) => (calls.push(['requestSubmit', draft]), Promise.resolve({ id: 'req_000000000000000000000001', requests: [] })),
     ...overrides,
   };
 }
 
-function router(agent: AgentCalls = fakeAgent()) {
+/** A fake app (windows and preferences) that records calls. */
+function fakeApp(): AppCalls & { calls: [string, ...unknown[]][] } {
+  const calls: [string, ...unknown[]][] = [];
+  let language: 'ja' | 'en' = 'ja';
+  return {
+    calls,
+    openRequestForm: (key) => (calls.push(['openRequestForm', key]), Promise.resolve()),
+    prefs: () => (calls.push(['prefs']), { language }),
+    setLanguage: (value) => {
+      calls.push(['setLanguage', value]);
+      language = value;
+      return { language };
+    },
+  };
+}
+
+function router(agent: AgentCalls = fakeAgent(), app?: AppCalls) {
   const logs: string[] = [];
-  return { router: createIpcRouter({ agent, pages: PAGES, log: (message) => logs.push(message) }), logs };
+  return { router: createIpcRouter({ agent, ...(app ? { app } : {}), pages: PAGES, log: (message) => logs.push(message) }), logs };
 }
 
 describe('IPC handlers: sender check', () => {
@@ -52,7 +77,7 @@ describe('IPC handlers: sender check', () => {
   it('refuses an unknown channel without calling the agent', async () => {
     const agent = fakeAgent();
     const { router: r, logs } = router(agent);
-    for (const channel of ['sekimori:lock.now', 'sekimori:auth.verify', 'sekimori:journal.append', '', '__proto__', 'constructor']) {
+    for (const channel of ['sekimori:lock.nowPlease', 'sekimori:auth.verify', 'sekimori:journal.append', '', '__proto__', 'constructor']) {
       await expect(r.dispatch(channel, fromLock, [])).resolves.toMatchObject({ ok: false, error: { code: 'refused', message: 'unknown channel' } });
     }
     expect(agent.calls).toEqual([]);
@@ -89,6 +114,33 @@ describe('IPC handlers: sender check', () => {
     expect(agent.calls).toEqual([['getLock']]);
   });
 
+  it('gives the status window and the request form their channels and nothing of the lock screen', async () => {
+    const agent = fakeAgent();
+    const app = fakeApp();
+    const { router: r } = router(agent, app);
+    const fromStatus = mainFrame(PAGES.status);
+    const fromRequest = mainFrame(`${PAGES.request}#device=1-2`);
+    await expect(r.dispatch('sekimori:status.get', fromStatus, [])).resolves.toEqual({ ok: true, value: statusView() });
+    await expect(r.dispatch('sekimori:lock.now', fromStatus, [])).resolves.toMatchObject({ ok: true, value: { state: 'locked' } });
+    await expect(r.dispatch('sekimori:app.openRequestForm', fromStatus, ['1-2'])).resolves.toEqual({ ok: true, value: null });
+    await expect(r.dispatch('sekimori:app.setLanguage', fromStatus, ['en'])).resolves.toEqual({ ok: true, value: { language: 'en' } });
+    const draft = { deviceKey: '1-2', purpose: '住民説明会の資料', until: '2026-11-27T09:00:00+09:00', access: 'read-only' };
+    await expect(r.dispatch('sekimori:requests.submit', fromRequest, [draft])).resolves.toMatchObject({ ok: true });
+    await expect(r.dispatch('sekimori:requests.list', fromRequest, [])).resolves.toEqual({ ok: true, value: [] });
+    // Not theirs: the request form cannot lock; the status window cannot submit a request; the lock page cannot open windows.
+    await expect(r.dispatch('sekimori:lock.now', fromRequest, [])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+    await expect(r.dispatch('sekimori:requests.submit', fromStatus, [draft])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+    await expect(r.dispatch('sekimori:app.openRequestForm', fromLock, [null])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+    await expect(r.dispatch('sekimori:lock.submit', fromRequest, ['pin', '246810'])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+    expect(agent.calls).toEqual([['statusView'], ['lockNow'], ['requestSubmit', draft], ['requestList']]);
+    expect(app.calls).toEqual([['openRequestForm', '1-2'], ['setLanguage', 'en']]);
+  });
+
+  it('refuses app channels in a bridge that has no app', async () => {
+    const { router: r } = router(fakeAgent());
+    await expect(r.dispatch('sekimori:app.prefs', mainFrame(PAGES.status), [])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+  });
+
   it('accepts the page URL with a fragment (same document)', () => {
     expect(pageOf(`${PAGES.lock}#step`, PAGES)).toBe('lock');
     expect(pageOf(PAGES.status, PAGES)).toBe('status');
@@ -111,6 +163,32 @@ describe('IPC handlers: arguments', () => {
     ['sekimori:lock.recoveryRespond', ['1'.repeat(201)]],
     ['sekimori:lock.heartbeat', [1]],
   ];
+  const fromStatus = mainFrame(PAGES.status);
+  const fromRequest = mainFrame(PAGES.request);
+  const draft = { deviceKey: '1-2', purpose: 'x', until: '2026-11-27T09:00:00+09:00', access: 'read-only' };
+  const badApp: [string, InvokeEventLike, unknown[]][] = [
+    ['sekimori:requests.submit', fromRequest, []],
+    ['sekimori:requests.submit', fromRequest, [{ ...draft, access: 'everything' }]],
+    ['sekimori:requests.submit', fromRequest, [{ ...draft, until: 'tomorrow' }]],
+    ['sekimori:requests.submit', fromRequest, [{ ...draft, purpose: 'x'.repeat(501) }]],
+    ['sekimori:requests.submit', fromRequest, [{ ...draft, deviceKey: '' }]],
+    ['sekimori:requests.submit', fromRequest, [{ ...draft, deviceKey: 'a b' }]],
+    ['sekimori:requests.submit', fromRequest, [{ ...draft, user: 'root' }]],
+    ['sekimori:requests.submit', fromRequest, [JSON.stringify(draft)]],
+    ['sekimori:app.openRequestForm', fromStatus, ['k'.repeat(65)]],
+    ['sekimori:app.openRequestForm', fromStatus, [{ key: '1-2' }]],
+    ['sekimori:app.openRequestForm', fromStatus, []],
+    ['sekimori:app.setLanguage', fromStatus, ['fr']],
+    ['sekimori:lock.now', fromStatus, [true]],
+  ];
+  it.each(badApp)('refuses %s with bad arguments without calling anything', async (channel, event, args) => {
+    const agent = fakeAgent();
+    const app = fakeApp();
+    const { router: r } = router(agent, app);
+    await expect(r.dispatch(channel, event, args)).resolves.toMatchObject({ ok: false, error: { code: 'refused', message: 'bad arguments' } });
+    expect(agent.calls).toEqual([]);
+    expect(app.calls).toEqual([]);
+  });
   it.each(bad)('refuses %s with arguments %j without calling the agent', async (channel, args) => {
     const agent = fakeAgent();
     const { router: r } = router(agent);
@@ -149,11 +227,20 @@ describe('IPC handlers: agent failures become results', () => {
     await expect(r.dispatch('sekimori:lock.get', fromLock, [])).resolves.toMatchObject({ ok: false, error: { code } });
   });
 
+  it("passes the agent's refusal code on as the reason (the request form words it)", async () => {
+    const { router: r } = router(fakeAgent({ requestSubmit: () => Promise.reject(new IpcRequestRefused('purpose-empty', 'write what the device is needed for')) }));
+    const draft = { deviceKey: '1-2', purpose: ' ', until: '2026-11-27T09:00:00+09:00', access: 'read-write' };
+    await expect(r.dispatch('sekimori:requests.submit', mainFrame(PAGES.request), [draft])).resolves.toEqual({
+      ok: false,
+      error: { code: 'agent-refused', message: 'purpose-empty: write what the device is needed for', reason: 'purpose-empty' },
+    });
+  });
+
   it('callChannel validates without a sender (for a bridge that stands in for Electron IPC)', async () => {
     const agent = fakeAgent();
-    await expect(callChannel(agent, 'sekimori:lock.submit', ['pin', '246810'])).resolves.toMatchObject({ ok: true });
-    await expect(callChannel(agent, 'sekimori:lock.submit', ['pin'])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
-    await expect(callChannel(agent, 'sekimori:nope', [])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+    await expect(callChannel({ agent }, 'sekimori:lock.submit', ['pin', '246810'])).resolves.toMatchObject({ ok: true });
+    await expect(callChannel({ agent }, 'sekimori:lock.submit', ['pin'])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
+    await expect(callChannel({ agent }, 'sekimori:nope', [])).resolves.toMatchObject({ ok: false, error: { code: 'refused' } });
   });
 });
 

@@ -39,7 +39,7 @@ describe('lock page against a real agent (headless Chromium)', () => {
     const client = new AgentClient({ endpoint: agent.socketPath });
     client.start();
     await expect.poll(() => client.state, { timeout: 10_000 }).toBe('connected');
-    const session = await openWithPreload(browser, `${server.url}/renderer/lock.html`, { invoke: (channel, args) => callChannel(client, channel, args, () => undefined) });
+    const session = await openWithPreload(browser, `${server.url}/renderer/lock.html`, { invoke: (channel, args) => callChannel({ agent: client }, channel, args, () => undefined) });
     client.onLockChanged((view) => void session.deliver('sekimori:lock.changed', view).catch(() => undefined));
     const { page } = session;
     try {
