@@ -68,7 +68,7 @@ export async function serveDirectory(root: string): Promise<{ url: string; close
 /**
  * What answers the page's calls: `invoke(channel, args)` gets exactly what the preload would pass
  * to `ipcRenderer.invoke` and returns main's answer (a `BridgeResult`). A scripted fake agent in the
- * tests; a bridge to a real agent can pass `(channel, args) => callChannel(agentClient, channel, args)`
+ * tests; a bridge to a real agent can pass `(channel, args) => callChannel({ agent: agentClient }, channel, args)`
  * (`main/ipc-handlers.ts`) instead.
  */
 export interface PreloadBackend {
