@@ -1,5 +1,6 @@
 import { BrowserWindow, screen } from 'electron';
 import type { Prefs } from './prefs.js';
+import { HARDENED_WEB_PREFERENCES } from './web-preferences.js';
 
 /**
  * The status window and the request form: one of each at most (opening again focuses it), each
@@ -7,7 +8,6 @@ import type { Prefs } from './prefs.js';
  * lists device names and requests), and the status window where the staff member left it.
  */
 
-const WEB_PREFERENCES = { contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, devTools: false, spellcheck: false } as const;
 
 export interface AppWindowsOptions {
   readonly preload: string;
@@ -37,7 +37,7 @@ export class AppWindows {
       ...(bounds ? { x: bounds.x, y: bounds.y } : {}),
       title: this.options.title(),
       show: false,
-      webPreferences: { ...WEB_PREFERENCES, preload: this.options.preload },
+      webPreferences: { ...HARDENED_WEB_PREFERENCES, preload: this.options.preload },
     });
     window.setContentProtection(true);
     window.setMenuBarVisibility(false);
@@ -69,7 +69,7 @@ export class AppWindows {
       height: 720,
       title: this.options.title(),
       show: false,
-      webPreferences: { ...WEB_PREFERENCES, preload: this.options.preload },
+      webPreferences: { ...HARDENED_WEB_PREFERENCES, preload: this.options.preload },
     });
     window.setContentProtection(true);
     window.setMenuBarVisibility(false);

@@ -1,5 +1,6 @@
 import { BrowserWindow } from 'electron';
 import type { DisplayLike, LockWindowFactory, LockWindowHandle, Rect } from './lock-windows.js';
+import { HARDENED_WEB_PREFERENCES } from './web-preferences.js';
 
 /**
  * The Electron side of a lock window, kept thin (the bookkeeping is in `lock-windows.ts`): a
@@ -24,15 +25,7 @@ export class ElectronLockWindowFactory implements LockWindowFactory {
       alwaysOnTop: true,
       focusable: true,
       backgroundColor: '#102a43',
-      webPreferences: {
-        preload: this.options.preload,
-        contextIsolation: true,
-        sandbox: true,
-        nodeIntegration: false,
-        webSecurity: true,
-        devTools: false,
-        spellcheck: false,
-      },
+      webPreferences: { ...HARDENED_WEB_PREFERENCES, preload: this.options.preload },
     });
     window.setContentProtection(true);
     window.setAlwaysOnTop(true, 'screen-saver');
