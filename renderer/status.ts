@@ -1,17 +1,361 @@
-import { pickLocale, t } from '../shared/i18n.js';
+import { pickLocale, t, type Locale, type MessageKey } from '../shared/i18n.js';
+import type { StatusView } from '../shared/ipc.js';
+import { bridgeErrorMessage, fill } from './lock-model.js';
+import type { AgentConnectionState, BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
+import {
+  accessText,
+  channelText,
+  checkText,
+  complianceCountsText,
+  complianceResultText,
+  dateTimeText,
+  decisionText,
+  deviceIdText,
+  isBlocked,
+  lockStateText,
+  newestFirst,
+  overallDetail,
+  overallState,
+  overallText,
+  overallTone,
+  policyText,
+  ruleText,
+  serialText,
+  serverText,
+  tierText,
+  timeLeftText,
+} from './status-model.js';
 
 /**
- * The status window's page (sandboxed; no Node, no electron). It renders only through textContent,
- * so nothing it shows can become markup. The live status from the agent arrives with the preload
- * API of the desktop-app issue; until then it says it is checking.
+ * The status window (DESIGN.md §9): what the agent says about this terminal, live. It renders the
+ * view the agent computes (`status.get`, then every `status.changed` it pushes) and decides nothing
+ * about security. Device names, serials, user and host names come from devices and the OS and may
+ * be hostile: every string goes in through `textContent` or an attribute, never as markup. The only
+ * timer re-renders times locally (time left, "3分前") against the agent's clock; the agent is
+ * never polled.
  */
-const locale = pickLocale(navigator.language);
-document.documentElement.lang = locale;
-document.title = t('app.name', locale);
-const fill = (id: string, text: string): void => {
-  const element = document.getElementById(id);
-  if (element) element.textContent = text;
+
+const api = (window as unknown as { sekimori?: SekimoriApi }).sekimori ?? null;
+
+function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`status.html has no #${id}`);
+  return found;
+}
+const el = {
+  language: byId('language', HTMLButtonElement),
+  statePanel: byId('state-panel', HTMLElement),
+  state: byId('state', HTMLElement),
+  stateDetail: byId('state-detail', HTMLElement),
+  error: byId('error', HTMLElement),
+  lockNow: byId('lock-now', HTMLButtonElement),
+  requestUsb: byId('request-usb', HTMLButtonElement),
+  details: byId('details', HTMLElement),
+  tier: byId('tier', HTMLElement),
+  policy: byId('policy', HTMLElement),
+  server: byId('server', HTMLElement),
+  lockState: byId('lock-state', HTMLElement),
+  host: byId('host', HTMLElement),
+  user: byId('user', HTMLElement),
+  devicesNone: byId('devices-none', HTMLElement),
+  devices: byId('devices', HTMLUListElement),
+  exceptionsNone: byId('exceptions-none', HTMLElement),
+  exceptions: byId('exceptions', HTMLUListElement),
+  blockedNone: byId('blocked-none', HTMLElement),
+  blocked: byId('blocked', HTMLOListElement),
+  complianceNever: byId('compliance-never', HTMLElement),
+  complianceSummary: byId('compliance-summary', HTMLElement),
+  complianceOverall: byId('compliance-overall', HTMLElement),
+  complianceRan: byId('compliance-ran', HTMLElement),
+  complianceCounts: byId('compliance-counts', HTMLElement),
+  complianceFailingHeading: byId('compliance-failing-heading', HTMLElement),
+  complianceFailing: byId('compliance-failing', HTMLUListElement),
 };
-fill('title', t('status.title', locale));
-fill('tagline', t('app.tagline', locale));
-fill('state', t('status.pending', locale));
+
+/** Fixed texts: element id → message key. */
+const STATIC_TEXT: Readonly<Record<string, MessageKey>> = {
+  'app-name': 'app.name',
+  title: 'status.title',
+  'lock-now': 'status.lockNow',
+  'request-usb': 'status.requestUsb',
+  'summary-heading': 'status.summaryHeading',
+  'tier-label': 'status.tierLabel',
+  'policy-label': 'status.policyLabel',
+  'server-label': 'status.serverLabel',
+  'lock-label': 'status.lockLabel',
+  'host-label': 'status.hostLabel',
+  'user-label': 'status.userLabel',
+  'devices-heading': 'status.devices.heading',
+  'devices-none': 'status.devices.none',
+  'exceptions-heading': 'status.exceptions.heading',
+  'exceptions-none': 'status.exceptions.none',
+  'blocked-heading': 'status.blocked.heading',
+  'blocked-none': 'status.blocked.none',
+  'compliance-heading': 'status.compliance.heading',
+  'compliance-never': 'status.compliance.never',
+  'compliance-failing-heading': 'status.compliance.failing',
+};
+
+const state: {
+  locale: Locale;
+  connection: AgentConnectionState;
+  view: StatusView | null;
+  /** Agent clock minus page clock, ms ("time left" and "ago" follow the agent). */
+  offsetMs: number;
+  busy: boolean;
+  error: BridgeErrorCode | null;
+} = {
+  locale: pickLocale(navigator.language),
+  connection: 'connecting',
+  view: null,
+  offsetMs: 0,
+  busy: false,
+  error: null,
+};
+
+/** The time-left elements of the exceptions on screen, re-worded every second. */
+let countdowns: { element: HTMLElement; until: string }[] = [];
+
+const agentNow = (): number => Date.now() + state.offsetMs;
+
+function applyView(view: StatusView): void {
+  state.view = view;
+  const agentMs = Date.parse(view.now);
+  if (!Number.isNaN(agentMs)) state.offsetMs = agentMs - Date.now();
+}
+
+function setText(element: HTMLElement, text: string): void {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+/** A child element holding `text` (as text). */
+function part<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text: string): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+/** Which control had focus, so a rebuilt list can give it back (`data-focus` names it). */
+function focusedName(): string | null {
+  const active = document.activeElement;
+  return active instanceof HTMLElement ? (active.dataset.focus ?? null) : null;
+}
+function restoreFocus(name: string | null): void {
+  if (name === null || (document.activeElement instanceof HTMLElement && document.activeElement.dataset.focus === name)) return;
+  for (const candidate of document.querySelectorAll<HTMLElement>('[data-focus]')) {
+    if (candidate.dataset.focus === name) {
+      candidate.focus();
+      return;
+    }
+  }
+}
+
+function renderDevices(view: StatusView): void {
+  const l = state.locale;
+  el.devicesNone.hidden = view.devices.length > 0;
+  el.devices.replaceChildren(
+    ...view.devices.map((device) => {
+      const item = document.createElement('li');
+      item.className = 'device';
+      const meta = document.createElement('p');
+      meta.className = 'item-meta';
+      meta.append(part('span', 'id', deviceIdText(device)), ' ', part('span', 'serial', serialText(device.serial, l)));
+      const decision = part('p', 'decision', decisionText(device.decision, l));
+      decision.dataset.decision = device.decision;
+      item.append(part('p', 'item-name', device.name), meta, decision, part('p', 'rule', fill(t('status.device.rule', l), { rule: ruleText(device, l) })));
+      if (isBlocked(device)) {
+        const button = part('button', 'request-button', t('status.device.request', l));
+        button.type = 'button';
+        button.dataset.focus = `request:${device.key}`;
+        button.setAttribute('aria-label', fill(t('status.device.requestLabel', l), { name: device.name }));
+        button.addEventListener('click', () => void run((sekimori) => sekimori.app.openRequestForm(device.key)));
+        item.append(button);
+      }
+      return item;
+    }),
+  );
+}
+
+function renderExceptions(view: StatusView): void {
+  const l = state.locale;
+  countdowns = [];
+  el.exceptionsNone.hidden = view.exceptions.length > 0;
+  el.exceptions.replaceChildren(
+    ...view.exceptions.map((exception) => {
+      const item = document.createElement('li');
+      item.className = 'exception';
+      const left = part('p', 'time-left', timeLeftText(exception.until, agentNow(), l));
+      countdowns.push({ element: left, until: exception.until });
+      const until = part('p', 'item-meta', `${fill(t('status.exception.until', l), { at: dateTimeText(exception.until, l) })} · ${accessText(exception.access, l)}`);
+      item.append(part('p', 'item-name', exception.device), left, until);
+      return item;
+    }),
+  );
+}
+
+function renderBlocked(view: StatusView): void {
+  const l = state.locale;
+  const notices = newestFirst(view.recentBlocked);
+  el.blockedNone.hidden = notices.length > 0;
+  el.blocked.replaceChildren(
+    ...notices.map((notice) => {
+      const item = document.createElement('li');
+      item.className = 'blocked';
+      const meta = document.createElement('p');
+      meta.className = 'item-meta';
+      meta.append(part('span', 'at', dateTimeText(notice.at, l)), ' · ', part('span', 'channel', channelText(notice.channel, l)));
+      if (notice.id !== '') meta.append(' · ', part('span', 'id', notice.id));
+      const decision = part('p', 'decision', decisionText(notice.decision, l));
+      decision.dataset.decision = notice.decision;
+      item.append(part('p', 'item-name', notice.name), meta, decision);
+      return item;
+    }),
+  );
+}
+
+function renderCompliance(view: StatusView): void {
+  const l = state.locale;
+  const { compliance } = view;
+  el.complianceNever.hidden = compliance.overall !== null;
+  el.complianceSummary.hidden = compliance.overall === null;
+  if (compliance.overall === null) return;
+  setText(el.complianceOverall, fill(t('status.compliance.overall', l), { result: complianceResultText(compliance.overall, l) }));
+  el.complianceOverall.dataset.result = compliance.overall;
+  el.complianceRan.hidden = compliance.ranAt === null;
+  setText(el.complianceRan, compliance.ranAt === null ? '' : fill(t('status.compliance.ranAt', l), { at: dateTimeText(compliance.ranAt, l) }));
+  setText(el.complianceCounts, complianceCountsText(compliance, l));
+  el.complianceFailingHeading.hidden = compliance.failing.length === 0;
+  el.complianceFailing.hidden = compliance.failing.length === 0;
+  el.complianceFailing.replaceChildren(...compliance.failing.map((id) => part('li', 'check', checkText(id, l))));
+}
+
+/** What changes with the clock alone: time left of exceptions, the last contact. */
+function renderTimes(): void {
+  const view = state.view;
+  if (view === null) return;
+  const now = agentNow();
+  for (const { element, until } of countdowns) setText(element, timeLeftText(until, now, state.locale));
+  setText(el.server, serverText(view.server, now, state.locale));
+}
+
+function render(): void {
+  const l = state.locale;
+  document.documentElement.lang = l;
+  document.title = `${t('status.title', l)} - ${t('app.name', l)}`;
+  for (const [id, key] of Object.entries(STATIC_TEXT)) {
+    const element = document.getElementById(id);
+    if (element) setText(element, t(key, l));
+  }
+  setText(el.language, t('status.languageSwitch', l));
+  el.language.lang = l === 'ja' ? 'en' : 'ja';
+  el.language.setAttribute('aria-label', t('status.languageSwitchLabel', l));
+
+  const view = state.view;
+  const overall = overallState(state.connection, view);
+  setText(el.state, overallText(overall, l));
+  setText(el.stateDetail, overallDetail(overall, view, l));
+  el.statePanel.dataset.tone = overallTone(overall);
+  setText(el.error, state.error === null ? '' : bridgeErrorMessage(state.error, l));
+
+  // Buttons stay enabled while a call runs (a second click is ignored), so focus stays on them.
+  const usable = api !== null && overall !== 'unavailable' && view !== null;
+  el.lockNow.disabled = !usable;
+  el.requestUsb.disabled = !usable;
+  // A view from before the agent went away is stale: only the state line shows then.
+  el.details.hidden = !usable;
+  if (view === null) return;
+
+  const focus = focusedName();
+  setText(el.tier, tierText(view.tier, l));
+  setText(el.policy, policyText(view.policy, l));
+  setText(el.lockState, lockStateText(view.lockState, l));
+  setText(el.host, view.hostname);
+  setText(el.user, view.user ?? t('status.userUnknown', l));
+  renderDevices(view);
+  renderExceptions(view);
+  renderBlocked(view);
+  renderCompliance(view);
+  renderTimes();
+  restoreFocus(focus);
+}
+
+/** Runs one call: one at a time, failures shown (as codes, so a language switch re-words them). */
+async function run<T>(call: (sekimori: SekimoriApi) => Promise<BridgeResult<T>>, onValue?: (value: T) => void): Promise<void> {
+  if (state.busy) return;
+  if (!api) {
+    state.error = 'agent-unavailable';
+    render();
+    return;
+  }
+  state.busy = true;
+  render();
+  try {
+    const result = await call(api);
+    if (result.ok) {
+      state.error = null;
+      onValue?.(result.value);
+    } else {
+      state.error = result.error.code;
+    }
+  } catch {
+    // The preload answers with values; a rejection means the bridge itself broke.
+    state.error = 'internal';
+  } finally {
+    state.busy = false;
+    render();
+  }
+}
+
+el.lockNow.addEventListener('click', () => void run((sekimori) => sekimori.lock.now()));
+el.requestUsb.addEventListener('click', () => void run((sekimori) => sekimori.app.openRequestForm(null)));
+
+el.language.addEventListener('click', () => {
+  state.locale = state.locale === 'ja' ? 'en' : 'ja';
+  render();
+  // Other windows follow through `onDidChangePrefs`; a failure here leaves this window switched.
+  void api?.app.setLanguage(state.locale).catch(() => undefined);
+});
+
+async function refresh(sekimori: SekimoriApi): Promise<void> {
+  const status = await sekimori.status.get();
+  if (status.ok) {
+    applyView(status.value);
+    if (state.error === 'agent-unavailable') state.error = null;
+  } else if (status.error.code === 'agent-unavailable') {
+    state.connection = 'unavailable';
+  } else {
+    state.error = status.error.code;
+  }
+  render();
+}
+
+async function start(): Promise<void> {
+  render();
+  setInterval(renderTimes, 1_000);
+  if (!api) {
+    state.connection = 'unavailable';
+    render();
+    return;
+  }
+  api.status.onDidChange((view) => {
+    applyView(view);
+    render();
+  });
+  api.agent.onDidChangeConnection((connection) => {
+    state.connection = connection;
+    render();
+    // Back after an outage: what changed meanwhile was not pushed to us.
+    if (connection === 'connected') void refresh(api);
+  });
+  api.app.onDidChangePrefs((prefs) => {
+    state.locale = pickLocale(prefs.language);
+    render();
+  });
+  const [prefs, connection] = await Promise.all([api.app.prefs(), api.agent.connection()]);
+  if (prefs.ok) state.locale = pickLocale(prefs.value.language);
+  state.connection = connection.ok ? connection.value : 'unavailable';
+  await refresh(api);
+}
+
+void start();
