@@ -38,7 +38,7 @@ import { RegExeRegistry } from './platform/registry.win32.js';
 import { createSelfChecks } from './selfcheck/checks.js';
 import { SelfInspection } from './selfcheck/self-inspection.js';
 import { StatusPublisher } from './status-view.js';
-import type { PresentDevice } from '../shared/ipc.js';
+import { DEVICE_RULE_KINDS, type PresentDevice } from '../shared/ipc.js';
 
 export interface AgentRunOptions {
   readonly stateDir: string;
@@ -403,7 +403,7 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       interfaces: [...device.identity.interfaces],
       decision: target,
       rule: {
-        kind: typeof rule.kind === 'string' ? rule.kind : 'unknown',
+        kind: DEVICE_RULE_KINDS.find((kind) => kind === rule.kind) ?? 'unknown',
         label: typeof rule.label === 'string' ? rule.label : null,
         exceptionId: typeof rule.exceptionId === 'string' ? rule.exceptionId : null,
       },

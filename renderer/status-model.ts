@@ -157,8 +157,8 @@ export function isBlocked(device: Pick<PresentDevice, 'decision'>): boolean {
 /**
  * Which rule decided, in words staff understand. The kinds the agent sends (agent/usb/policy-engine.ts,
  * agent/usb/device-control.ts, agent/main.ts): `exception`, `rule`, `implicit`, `adopted-input-device`,
- * `error`, `unreadable`, `unknown`; `implicit-target` is read as `implicit`. Anything else gets a
- * neutral wording, never the raw kind.
+ * `error`, `unreadable`, `unknown`; `unknown` (and anything newer)
+ * gets a neutral wording, never the raw kind.
  */
 export function ruleText(device: Pick<PresentDevice, 'rule' | 'decision'>, locale: Locale): string {
   const { rule } = device;
@@ -168,7 +168,6 @@ export function ruleText(device: Pick<PresentDevice, 'rule' | 'decision'>, local
     case 'rule':
       return rule.label !== null && rule.label.trim() !== '' ? fill(t('status.rule.labelled', locale), { label: rule.label }) : t('status.rule.unlabelled', locale);
     case 'implicit':
-    case 'implicit-target':
       return device.decision === 'allow' ? t('status.rule.implicitAllow', locale) : t('status.rule.implicit', locale);
     case 'adopted-input-device':
       return t('status.rule.adopted', locale);

@@ -97,6 +97,14 @@ export const IPC_METHOD_PRIVILEGE: Readonly<Record<IpcMethod, IpcPrivilege>> = {
   'request.list': 'console',
 };
 
+/**
+ * What decided a present device (the status window words each): a policy rule, an approved request,
+ * the tier's implicit target, an input device adopted at installation, a decision error or an
+ * unreadable device (both blocked), or `unknown` for anything newer than this contract.
+ */
+export const DEVICE_RULE_KINDS = ['rule', 'exception', 'implicit', 'adopted-input-device', 'error', 'unreadable', 'unknown'] as const;
+export type DeviceRuleKind = (typeof DEVICE_RULE_KINDS)[number];
+
 /** One present USB device as the agent decided it (text fields come from the device: render as text). */
 export const PresentDeviceSchema = z.strictObject({
   key: z.string(),
@@ -107,7 +115,7 @@ export const PresentDeviceSchema = z.strictObject({
   interfaces: z.array(z.string()),
   decision: z.enum(['allow', 'block', 'reject', 'read-only']),
   /** How it was decided: a policy rule (with its label), an approved request, the implicit target. */
-  rule: z.strictObject({ kind: z.string(), label: z.string().nullable(), exceptionId: z.string().nullable() }),
+  rule: z.strictObject({ kind: z.enum(DEVICE_RULE_KINDS), label: z.string().nullable(), exceptionId: z.string().nullable() }),
 });
 export type PresentDevice = z.infer<typeof PresentDeviceSchema>;
 

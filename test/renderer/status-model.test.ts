@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { t } from '../../shared/i18n.js';
-import { ExportChannelSchema, PresentDeviceSchema, StatusViewSchema, type PresentDevice } from '../../shared/ipc.js';
+import { DEVICE_RULE_KINDS, ExportChannelSchema, PresentDeviceSchema, StatusViewSchema, type DeviceRuleKind, type PresentDevice } from '../../shared/ipc.js';
 import { LOCK_STATES } from '../../shared/lock.js';
 import { SELFCHECK_DEFINITIONS, SELFCHECK_IDS, SELFCHECK_RESULTS } from '../../shared/selfcheck.js';
 import {
@@ -140,8 +140,10 @@ describe('summary', () => {
 });
 
 describe('devices', () => {
-  const withRule = (kind: string, label: string | null = null, decision: PresentDevice['decision'] = 'block'): PresentDevice =>
+  const withRule = (kind: DeviceRuleKind, label: string | null = null, decision: PresentDevice['decision'] = 'block'): PresentDevice =>
     PresentDeviceSchema.parse(device({ decision, rule: { kind, label, exceptionId: kind === 'exception' ? 'exc_1' : null } }));
+  /** A kind from a newer agent than this contract (the page must still word it neutrally). */
+  const withUnknownKind = (kind: string): PresentDevice => ({ ...withRule('unknown'), rule: { kind: kind as DeviceRuleKind, label: null, exceptionId: null } });
 
   it('words the rule of every kind the agent sends, never the raw kind', () => {
     expect(ruleText(withRule('exception', null, 'read-only'), 'ja')).toBe('承認された申請による一時許可');
@@ -150,18 +152,17 @@ describe('devices', () => {
     expect(ruleText(withRule('rule', null), 'ja')).toBe('ポリシーの規則');
     expect(ruleText(withRule('rule', '  '), 'ja')).toBe('ポリシーの規則');
     expect(ruleText(withRule('implicit'), 'ja')).toBe('許可されていない機器は既定でブロック');
-    expect(ruleText(withRule('implicit-target'), 'ja')).toBe('許可されていない機器は既定でブロック');
     expect(ruleText(withRule('implicit', null, 'allow'), 'ja')).toBe('ポリシーの既定で許可');
     expect(ruleText(withRule('adopted-input-device', null, 'allow'), 'ja')).toBe('導入時に接続されていた入力機器');
     expect(ruleText(withRule('error'), 'ja')).toBe('判定できないためブロック');
     expect(ruleText(withRule('unreadable'), 'ja')).toBe('機器の情報を読み取れないためブロック');
-    for (const kind of ['unknown', 'something-new', '<script>', '']) {
-      const text = ruleText(withRule(kind), 'ja');
+    expect(ruleText(withRule('unknown'), 'ja')).toBe('保護サービスの判定');
+    for (const kind of ['something-new', '<script>', '']) {
+      const text = ruleText(withUnknownKind(kind), 'ja');
       expect(text, kind).toBe('保護サービスの判定');
-      expect(ruleText(withRule(kind), 'en'), kind).toBe('the protection service');
+      expect(ruleText(withUnknownKind(kind), 'en'), kind).toBe('the protection service');
     }
-    const kinds = ['exception', 'rule', 'implicit', 'implicit-target', 'adopted-input-device', 'error', 'unreadable', 'unknown'];
-    for (const kind of kinds) {
+    for (const kind of DEVICE_RULE_KINDS) {
       expect(ruleText(withRule(kind, 'x'), 'ja'), kind).toMatch(JAPANESE);
       expect(ruleText(withRule(kind, 'x'), 'en'), kind).not.toBe(kind);
     }
