@@ -13,6 +13,12 @@ import fs from 'node:fs/promises';
  *
  * It fails the build when the project does not look like electron-builder's msiWrapped template
  * any more, rather than shipping an MSI that silently drops the properties.
+ *
+ * The wrapped MSI installs nothing itself: its one custom action runs the NSIS installer (`/S`), so
+ * the service, the configuration and the app's auto-start entry (HKLM `…\CurrentVersion\Run`,
+ * value `Sekimori` = `"…\Sekimori.exe" --autostart`) come from build/windows/installer.nsh, and
+ * so does their removal: the MSI is not registered as a product, so uninstalling is the NSIS
+ * uninstaller's (`Uninstall Sekimori.exe /S`), which deletes the Run value.
  */
 
 /** The MSI properties passed through to the NSIS installer (`/NAME="[NAME]"` in `wrappedInstallerArgs`). */

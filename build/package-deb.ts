@@ -22,7 +22,9 @@ const run = promisify(execFile);
  *   DEBIAN/postinst, prerm, postrm      state dir 0700, config moved in 0600, service enabled/started
  *
  * The desktop app's own .deb comes from electron-builder where the Electron binary exists; it
- * depends on this package.
+ * depends on this package, and it alone carries the app's XDG autostart entry
+ * (build/linux/sekimori-app.desktop): this package has no app to start, so nothing of
+ * /etc/xdg or /usr/share/applications is in DEB_FILES (test/build/deb-package.test.ts checks).
  */
 
 /** Where each file of build/linux goes in the package, and its mode. */

@@ -28,6 +28,8 @@
 !define SEKIMORI_SERVICE "sekimori-agent"
 !define SEKIMORI_RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
 !define SEKIMORI_RUN_VALUE "Sekimori"
+; The app's flag for a start by the logon (the Linux autostart entry passes the same).
+!define SEKIMORI_AUTOSTART_ARG "--autostart"
 ; Well-known SIDs: LocalSystem and BUILTIN\Administrators.
 !define SEKIMORI_SID_SYSTEM "*S-1-5-18"
 !define SEKIMORI_SID_ADMINS "*S-1-5-32-544"
@@ -331,8 +333,18 @@
     DetailPrint "Sekimori: the service did not start now ($0); it starts at the next boot."
   ${EndIf}
 
-  ; --- the app in every user session, from the next logon.
-  WriteRegStr HKLM "${SEKIMORI_RUN_KEY}" "${SEKIMORI_RUN_VALUE}" '"$INSTDIR\${APP_EXECUTABLE_FILENAME}"'
+  ; --- the app in every user session, from the next logon: HKLM (per machine), so a standard user
+  ; cannot delete the entry (disabling an all-users entry in Task Manager's Startup tab should need
+  ; an administrator too: to be confirmed on Windows, build/windows/README.md checklist). The path
+  ; is quoted (it has a space); --autostart tells the app it
+  ; was started by the logon, not by the user. The 64-bit registry view is already selected
+  ; (electron-builder's check64BitAndSetRegView runs before customInit and in un.onInit), so the
+  ; value is in the native Run key, not WOW6432Node. Removed by customUnInstall below.
+  ClearErrors
+  WriteRegStr HKLM "${SEKIMORI_RUN_KEY}" "${SEKIMORI_RUN_VALUE}" '"$INSTDIR\${APP_EXECUTABLE_FILENAME}" ${SEKIMORI_AUTOSTART_ARG}'
+  ${If} ${Errors}
+    DetailPrint "Sekimori: could not write the auto-start entry HKLM\${SEKIMORI_RUN_KEY}\${SEKIMORI_RUN_VALUE}."
+  ${EndIf}
 
   Pop $1
   Pop $0

@@ -100,6 +100,8 @@ describe('the Linux package (npm run package:deb)', () => {
       expect(names.filter((name) => name.startsWith(absent)), absent).toEqual([]);
     }
     expect(names.filter((name) => /\.(map|d\.ts)$/.test(name) && name.includes('/dist/'))).toEqual([]);
+    // No desktop integration: the app's auto-start entry belongs to the app's own package (electron-builder), not the agent's.
+    expect(names.filter((name) => name.startsWith('/etc/xdg/') || name.startsWith('/usr/share/applications/') || name.endsWith('.desktop'))).toEqual([]);
     // node-usb's prebuilt binding for this platform only.
     const prebuilds = names.filter((name) => name.includes('/usb/prebuilds/') && name.endsWith('.node'));
     expect(prebuilds.length).toBeGreaterThan(0);

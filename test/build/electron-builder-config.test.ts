@@ -1,8 +1,11 @@
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import fuses from '@electron/fuses';
+import { Arch, Platform, build as electronBuilderBuild } from 'electron-builder';
 import { describe, expect, it } from 'vitest';
 import { WINDOWS_AGENT_FILES, afterPack, electronExecutable, type AfterPackContextLike } from '../../build/after-pack.js';
 import { FUSES_LEFT_AT_DEFAULT, SEKIMORI_FUSES } from '../../build/fuses.js';
@@ -27,7 +30,6 @@ const ejs = requireFromBuilder('ejs') as { compile: (template: string) => (data:
 const BUILDER_DIR = path.dirname(requireFromBuilder.resolve('./package.json'));
 
 const { FuseV1Options, getCurrentFuseWire } = fuses;
-const tempDir = useTempDirs();
 
 async function loadYaml(): Promise<BuilderConfig> {
   return yaml.load(await fs.readFile(path.join(ROOT, 'electron-builder.yml'), 'utf8')) as BuilderConfig;
@@ -92,12 +94,183 @@ describe('electron-builder.yml', () => {
 
   it('references only files that exist (icons, installer include, deb scripts, tray icons)', async () => {
     const config = await loadYaml();
-    for (const file of [config.win.icon, config.linux.icon, config.nsis.installerIcon, config.nsis.uninstallerIcon, config.nsis.include, config.deb.afterInstall, config.deb.afterRemove]) {
+    // deb.fpm's file mappings (`source=/target`) name files of this checkout too.
+    const fpmSources = (config.deb.fpm as string[]).filter((arg) => !arg.startsWith('-')).map((arg) => arg.split('=')[0]!);
+    expect(fpmSources).toEqual([AUTOSTART_SOURCE]);
+    for (const file of [config.win.icon, config.linux.icon, config.nsis.installerIcon, config.nsis.uninstallerIcon, config.nsis.include, config.deb.afterInstall, config.deb.afterRemove, ...fpmSources]) {
       await expect(fs.access(path.join(ROOT, file)), file).resolves.toBeUndefined();
     }
     const tray = config.extraResources.find((resource: { to: string }) => resource.to === 'icons/tray');
     expect((await fs.readdir(path.join(ROOT, tray.from))).length).toBeGreaterThan(0);
   });
+});
+
+/** The XDG autostart entry of the app's .deb: its file here and where the package installs it. */
+const AUTOSTART_SOURCE = 'build/linux/sekimori-app.desktop';
+const AUTOSTART_TARGET = '/etc/xdg/autostart/sekimori-app.desktop';
+
+/**
+ * A desktop entry file (Desktop Entry Specification 1.5) as groups of key → value, refusing what the
+ * spec forbids: a key outside a group, a line that is not `key=value`, a key twice in a group.
+ */
+function parseDesktopEntry(text: string): Map<string, Map<string, string>> {
+  const groups = new Map<string, Map<string, string>>();
+  let group: Map<string, string> | undefined;
+  for (const [index, line] of text.split('\n').entries()) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const header = /^\[([^[\]]+)\]$/.exec(line);
+    if (header) {
+      if (groups.has(header[1]!)) throw new Error(`line ${index + 1}: group [${header[1]}] twice`);
+      group = new Map();
+      groups.set(header[1]!, group);
+      continue;
+    }
+    const entry = /^([A-Za-z0-9-]+(?:\[[A-Za-z_@.]+\])?) ?= ?(.*)$/.exec(line);
+    if (!entry || !group) throw new Error(`line ${index + 1}: not a key=value line inside a group: ${line}`);
+    if (group.has(entry[1]!)) throw new Error(`line ${index + 1}: ${entry[1]} twice`);
+    group.set(entry[1]!, entry[2]!);
+  }
+  return groups;
+}
+
+/** An Exec value split into arguments the way the spec says (double quotes; \\ \" \` \$ escaped inside them). */
+function execArguments(exec: string): string[] {
+  const args: string[] = [];
+  let current = '';
+  let quoted = false;
+  let started = false;
+  for (let i = 0; i < exec.length; i += 1) {
+    const char = exec[i]!;
+    if (quoted) {
+      if (char === '\\' && '"`$\\'.includes(exec[i + 1] ?? '')) current += exec[++i];
+      else if (char === '"') quoted = false;
+      else current += char;
+    } else if (char === '"') {
+      quoted = true;
+      started = true;
+    } else if (char === ' ') {
+      if (started) args.push(current);
+      current = '';
+      started = false;
+    } else {
+      current += char;
+      started = true;
+    }
+  }
+  if (quoted) throw new Error(`unterminated quote in Exec=${exec}`);
+  if (started) args.push(current);
+  return args;
+}
+
+/** What electron-builder's own deb target would hand fpm for this configuration. */
+interface DebTargetRun {
+  /** fpm's arguments: options, then `source=target` mappings. */
+  readonly fpmArgs: string[];
+  /** The directory the app is installed to (`/opt/<productName>`). */
+  readonly installDir: string;
+  /** The menu entry electron-builder writes (/usr/share/applications/<executableName>.desktop). */
+  readonly menuEntry: string;
+  readonly afterInstall: string;
+  readonly afterRemove: string;
+}
+
+const tempDir = useTempDirs();
+const run = promisify(execFile);
+
+/**
+ * Runs electron-builder's real deb target (app-builder-lib FpmTarget) on a stand-in unpacked app and
+ * stops it just before it starts fpm (its `effectiveOptionComputed` hook), keeping what fpm would
+ * get. No Electron binary or fpm is needed. `homepage` is given here because package.json has none
+ * and the deb target refuses to run without one (see build/README.md).
+ */
+async function runDebTarget(): Promise<DebTargetRun> {
+  const dir = await tempDir();
+  const unpacked = path.join(dir, 'linux-unpacked');
+  await fs.mkdir(unpacked);
+  await fs.writeFile(path.join(unpacked, 'sekimori'), '');
+  let result: DebTargetRun | undefined;
+  await electronBuilderBuild({
+    projectDir: ROOT,
+    targets: Platform.LINUX.createTarget('deb', Arch.x64),
+    prepackaged: unpacked,
+    config: { directories: { output: path.join(dir, 'out') }, extraMetadata: { homepage: 'https://sekimori.example.lg.jp' } },
+    effectiveOptionComputed: async (options: unknown) => {
+      const [fpmArgs, menuEntryFile] = options as [string[], string];
+      const valueOf = (flag: string): string => fpmArgs[fpmArgs.indexOf(flag) + 1]!;
+      const appMapping = fpmArgs.find((arg) => arg.startsWith(`${unpacked}/=`));
+      result = {
+        fpmArgs: [...fpmArgs],
+        installDir: appMapping?.slice(`${unpacked}/=`.length) ?? '',
+        menuEntry: await fs.readFile(menuEntryFile, 'utf8'),
+        afterInstall: await fs.readFile(valueOf('--after-install'), 'utf8'),
+        afterRemove: await fs.readFile(valueOf('--after-remove'), 'utf8'),
+      };
+      return true; // stop here: no fpm
+    },
+  });
+  if (!result) throw new Error('electron-builder did not reach its fpm step');
+  return result;
+}
+
+describe("the app's auto-start entry on Linux (build/linux/sekimori-app.desktop, the app .deb)", () => {
+  let debRun: DebTargetRun;
+
+  it('is a well-formed desktop entry that starts the app hidden from menus in every session', async () => {
+    const groups = parseDesktopEntry(await fs.readFile(path.join(ROOT, AUTOSTART_SOURCE), 'utf8'));
+    expect([...groups.keys()]).toEqual(['Desktop Entry']);
+    const entry = groups.get('Desktop Entry')!;
+    expect(entry.get('Type')).toBe('Application');
+    expect(entry.get('Name')).toBe('Sekimori');
+    expect(entry.get('Name[ja]')).toBe('関守');
+    expect(entry.get('Comment[ja]')).toBeTruthy();
+    expect(entry.get('NoDisplay')).toBe('true');
+    expect(entry.get('X-GNOME-Autostart-enabled')).toBe('true');
+    expect(entry.get('Terminal')).toBe('false');
+    // Nothing that would switch it off or limit it to some desktops.
+    for (const key of ['Hidden', 'OnlyShowIn', 'NotShowIn', 'X-GNOME-Autostart-Delay']) expect(entry.has(key), key).toBe(false);
+    const [binary, ...args] = execArguments(entry.get('Exec')!);
+    expect(args).toEqual(['--autostart']);
+    expect(entry.get('TryExec')).toBe(binary);
+    // An Exec argument with a space must be quoted (unquoted it would be two arguments).
+    expect(entry.get('Exec')!.startsWith(`"${binary}" `)).toBe(true);
+  });
+
+  it("starts the binary where electron-builder's deb target installs the app (/opt/<productName>/<executableName>)", async () => {
+    debRun = await runDebTarget();
+    const config = await loadYaml();
+    expect(debRun.installDir).toBe(`/opt/${config.productName}`);
+    const entry = parseDesktopEntry(await fs.readFile(path.join(ROOT, AUTOSTART_SOURCE), 'utf8')).get('Desktop Entry')!;
+    const [binary] = execArguments(entry.get('Exec')!);
+    expect(binary).toBe(`${debRun.installDir}/${config.linux.executableName}`);
+    // The same binary as electron-builder's own menu entry starts.
+    const menu = parseDesktopEntry(debRun.menuEntry).get('Desktop Entry')!;
+    expect(execArguments(menu.get('Exec')!)[0]).toBe(binary);
+  }, 120_000);
+
+  it('is a file of the app package at /etc/xdg/autostart, not a conffile (so `apt remove` deletes it)', async () => {
+    debRun ??= await runDebTarget();
+    const { fpmArgs } = debRun;
+    expect(fpmArgs).toContain(`${AUTOSTART_SOURCE}=${AUTOSTART_TARGET}`);
+    expect(fpmArgs).toContain('--deb-no-default-config-files');
+    // fpm reads options first, then the file mappings: no option may come after a mapping.
+    const firstMapping = fpmArgs.findIndex((arg) => !arg.startsWith('-') && arg.includes('=/'));
+    expect(firstMapping).toBeGreaterThan(fpmArgs.indexOf('--deb-no-default-config-files'));
+    expect(fpmArgs.slice(firstMapping).filter((arg) => arg.startsWith('-'))).toEqual([]);
+  }, 120_000);
+
+  it("leaves the entry to dpkg in the app package's maintainer scripts (valid bash)", async () => {
+    debRun ??= await runDebTarget();
+    for (const [name, script] of [['after-install', debRun.afterInstall], ['after-remove', debRun.afterRemove]] as const) {
+      const file = path.join(await tempDir(), name);
+      await fs.writeFile(file, script);
+      await run('bash', ['-n', file]);
+      // The postrm also runs on upgrade, after the new files are unpacked: deleting the entry there would lose it.
+      const code = script.split('\n').filter((line) => !line.trimStart().startsWith('#'));
+      expect(code.filter((line) => line.includes('autostart')), name).toEqual([]);
+      expect(script, name).not.toMatch(/\$\{/); // every electron-builder macro was expanded
+    }
+    expect(debRun.afterInstall).toContain("'/opt/関守 Sekimori/sekimori'");
+  }, 120_000);
 });
 
 describe('afterPack hook (build/after-pack.ts)', () => {

@@ -125,6 +125,21 @@ describe('Windows installer include (build/windows/installer.nsh)', () => {
     expect(unInstall).toContain('DeleteRegValue HKLM "${SEKIMORI_RUN_KEY}" "${SEKIMORI_RUN_VALUE}"');
   });
 
+  it('starts the app at every logon from the per-machine Run key, quoted, with --autostart, and removes it on uninstall', async () => {
+    const text = await fs.readFile(INCLUDE, 'utf8');
+    expect(text).toContain('!define SEKIMORI_RUN_KEY "Software\\Microsoft\\Windows\\CurrentVersion\\Run"');
+    expect(text).toContain('!define SEKIMORI_RUN_VALUE "Sekimori"');
+    expect(text).toContain('!define SEKIMORI_AUTOSTART_ARG "--autostart"');
+    const install = /!macro customInstall\n([\s\S]*?)!macroend/.exec(text)?.[1] ?? '';
+    const writes = install.split('\n').map((line) => line.trim()).filter((line) => line.startsWith('WriteReg'));
+    // HKLM only (HKCU would be the installing administrator's own session, and removable by users).
+    expect(writes).toEqual([`WriteRegStr HKLM "\${SEKIMORI_RUN_KEY}" "\${SEKIMORI_RUN_VALUE}" '"$INSTDIR\\\${APP_EXECUTABLE_FILENAME}" \${SEKIMORI_AUTOSTART_ARG}'`]);
+    // Every Run key write or delete in the script is HKLM's.
+    expect((await codeLines()).filter((line) => /^(WriteReg|DeleteReg)/.test(line) && !line.includes(' HKLM '))).toEqual([]);
+    const unInstall = /!macro customUnInstall\n([\s\S]*?)!macroend/.exec(text)?.[1] ?? '';
+    expect(unInstall).toContain('DeleteRegValue HKLM "${SEKIMORI_RUN_KEY}" "${SEKIMORI_RUN_VALUE}"');
+  });
+
   it.skipIf(!hasMakensis)('compiles with makensis, warnings as errors, in the installer and the uninstaller pass (skipped where Debian nsis is not installed)', async () => {
     const dir = await tempDir();
     // What electron-builder defines before the include: the executable name, ${isUpdated}, ${UAC_IsAdmin}.
@@ -132,6 +147,8 @@ describe('Windows installer include (build/windows/installer.nsh)', () => {
       path.join(dir, 'common.nsh'),
       [
         'Unicode true',
+        // Uncompressed, so the compiled string table can be read below.
+        'SetCompress off',
         'RequestExecutionLevel admin',
         '!define APP_EXECUTABLE_FILENAME "Sekimori.exe"',
         '!include LogicLib.nsh',
@@ -182,6 +199,12 @@ describe('Windows installer include (build/windows/installer.nsh)', () => {
       });
       expect(result.stderr, script).toBe('');
     }
-    await expect(fs.stat(path.join(dir, 'installer.exe'))).resolves.toBeTruthy();
+    // What the compiled installer writes (NSIS Unicode strings are UTF-16LE; $INSTDIR is a code of its own).
+    const utf16 = (text: string): Buffer => Buffer.from(text, 'utf16le');
+    const installer = await fs.readFile(path.join(dir, 'installer.exe'));
+    expect(installer.includes(utf16('Software\\Microsoft\\Windows\\CurrentVersion\\Run'))).toBe(true);
+    expect(installer.includes(utf16('\\Sekimori.exe" --autostart'))).toBe(true);
+    const uninstaller = await fs.readFile(path.join(dir, 'uninstaller-writer.exe'));
+    expect(uninstaller.includes(utf16('Software\\Microsoft\\Windows\\CurrentVersion\\Run'))).toBe(true);
   });
 });
