@@ -14,6 +14,7 @@ import { LockWindows, shouldShowLock } from './lock-windows.js';
 import { BlockedNotifier } from './notifications.js';
 import { PREFS_STORE_SCHEMA, Prefs } from './prefs.js';
 import { AppTray } from './tray.js';
+import { hardenWebContents } from './web-preferences.js';
 import { trayModel, type TrayAction } from './tray-model.js';
 
 /**
@@ -47,13 +48,8 @@ if (!app.requestSingleInstanceLock()) {
   const trayIconDir = app.isPackaged ? path.join(process.resourcesPath, 'icons/tray') : path.join(import.meta.dirname, '../../build/icons/tray');
   const autostarted = process.argv.includes('--autostart');
 
-  app.on('web-contents-created', (_event, contents) => {
-    // No page may open windows or navigate away from the app's own files.
-    contents.setWindowOpenHandler(() => ({ action: 'deny' }));
-    contents.on('will-navigate', (event) => event.preventDefault());
-    contents.on('will-redirect', (event) => event.preventDefault());
-    contents.on('will-attach-webview', (event) => event.preventDefault());
-  });
+  // No page may open windows or navigate away from the app's own files.
+  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, log));
   // The app is a tray app: closing the status window (or unlocking) does not quit it.
   app.on('window-all-closed', () => undefined);
 

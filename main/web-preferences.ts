@@ -19,3 +19,26 @@ export const HARDENED_WEB_PREFERENCES = {
   devTools: false,
   spellcheck: false,
 } as const;
+
+/** The parts of Electron's `WebContents` the hardening uses (a fake in tests). */
+export interface WebContentsLike {
+  setWindowOpenHandler(handler: (details: { url: string }) => { action: 'deny' }): void;
+  on(event: 'will-navigate' | 'will-redirect' | 'will-attach-webview', listener: (event: { preventDefault(): void }) => void): unknown;
+}
+
+/**
+ * Applied to every web contents the app creates (`app.on('web-contents-created')`): no page may
+ * open a window, navigate or be redirected away from the app's own file, or attach a <webview>.
+ */
+export function hardenWebContents(contents: WebContentsLike, log: (message: string) => void = () => undefined): void {
+  contents.setWindowOpenHandler(() => {
+    log('[main] a page tried to open a window: denied');
+    return { action: 'deny' };
+  });
+  for (const event of ['will-navigate', 'will-redirect', 'will-attach-webview'] as const) {
+    contents.on(event, (details) => {
+      log(`[main] ${event} prevented`);
+      details.preventDefault();
+    });
+  }
+}

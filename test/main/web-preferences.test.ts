@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HARDENED_WEB_PREFERENCES } from '../../main/web-preferences.js';
+import { HARDENED_WEB_PREFERENCES, hardenWebContents } from '../../main/web-preferences.js';
 import { ROOT } from '../helpers/processes.js';
 
 /**
@@ -29,5 +29,23 @@ describe('window hardening', () => {
     }
     // The lock window, the status window and the request form.
     expect(windows).toBe(3);
+  });
+});
+
+describe('web contents hardening', () => {
+  it('denies every window and prevents navigation, redirects and webviews', () => {
+    let openHandler: ((details: { url: string }) => { action: string }) | null = null;
+    const listeners = new Map<string, (event: { preventDefault(): void }) => void>();
+    hardenWebContents({
+      setWindowOpenHandler: (handler) => void (openHandler = handler),
+      on: (event, listener) => listeners.set(event, listener),
+    });
+    expect(openHandler!({ url: 'https://evil.example/' })).toEqual({ action: 'deny' });
+    expect([...listeners.keys()].sort()).toEqual(['will-attach-webview', 'will-navigate', 'will-redirect']);
+    for (const [event, listener] of listeners) {
+      let prevented = false;
+      listener({ preventDefault: () => void (prevented = true) });
+      expect(prevented, event).toBe(true);
+    }
   });
 });
