@@ -94,13 +94,13 @@ export async function enrollmentToken(dataDir: string): Promise<string> {
   return result.stdout.trim();
 }
 
-/** Writes an agent config with short intervals so tests do not wait minutes for a back-off. */
-export async function writeFastAgentConfig(stateDir: string): Promise<void> {
+/** The reporter's intervals in tests: heartbeat every second, back-off from 50 ms. */
+export const FAST_REPORTER = { heartbeatSeconds: 1, retryBaseMs: 50, retryMaxMs: 400, uploadDelayMs: 20 } as const;
+
+/** Writes an agent config (`extra` as the installer would write it) with short intervals so tests do not wait minutes for a back-off. */
+export async function writeFastAgentConfig(stateDir: string, extra: Record<string, unknown> = {}): Promise<void> {
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await fs.writeFile(
-    path.join(stateDir, 'config.json'),
-    JSON.stringify({ reporter: { heartbeatSeconds: 1, retryBaseMs: 50, retryMaxMs: 400, uploadDelayMs: 20 } }),
-  );
+  await fs.writeFile(path.join(stateDir, 'config.json'), JSON.stringify({ reporter: FAST_REPORTER, ...extra }));
 }
 
 export async function agentStatus(stateDir: string): Promise<{ deviceId: string | null; enrolled: boolean; journalLength: number; ackSeq: number; running: boolean }> {

@@ -1,13 +1,11 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PresentDeviceSchema } from '../../shared/ipc.js';
 import { DeviceRequestSchema } from '../../shared/requests.js';
-import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
 import { callAgent } from '../../agent/ipc/ipc-client.js';
 import * as devices from '../fixtures/usb-devices/devices.js';
 import { authorizedOf, readJournal, useFakeKernel } from '../helpers/agent-state.js';
-import { AGENT_CLI, adminApi, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
+import { startManagedTerminal } from '../helpers/managed-terminal.js';
+import { killAll, waitFor } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -22,31 +20,7 @@ afterEach(killAll);
 describe('device request → approval → device authorised → expiry → blocked again', { timeout: 120_000 }, () => {
   it('walks the whole workflow and journals every step', async () => {
     const sysfs = await fakeKernel([{ bus: 1 }]);
-    const dataDir = await tempDir();
-    const base = await tempDir();
-    const stateDir = path.join(base, 'state');
-    const socketPath = path.join(base, 'run', 'agent.sock');
-    const server = await startServer(dataDir);
-    const admin = (method: string, route: string, body?: unknown) => adminApi(dataDir, server.url, method, route, body);
-    // The tier's policy must exist on the server before an approval can become an exception.
-    expect((await admin('PUT', '/api/v1/admin/policies/mynumber', builtInPolicyDocument('mynumber'))).status).toBeLessThan(300);
-
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await fs.writeFile(
-      path.join(stateDir, 'config.json'),
-      JSON.stringify({
-        serverUrl: server.url,
-        enrollToken: await enrollmentToken(dataDir),
-        tier: 'mynumber',
-        usb: { reconcileMs: 200 },
-        reporter: { heartbeatSeconds: 1, retryBaseMs: 50, retryMaxMs: 400, uploadDelayMs: 20 },
-        lock: { consoleUser: 'tanaka' },
-        ipc: { socketPath },
-      }),
-    );
-    const agent = startProcess(AGENT_CLI, ['run', '--state', stateDir, '--sysfs-root', sysfs.root]);
-    await agent.waitForOutput(/device control: enforced/);
-    const deviceId = await waitFor(async () => (await agentStatus(stateDir).catch(() => null))?.deviceId ?? null, 20_000, 'enrolment');
+    const { stateDir, socketPath, deviceId, admin } = await startManagedTerminal({ sysfs, dataDir: await tempDir(), base: await tempDir() });
     // The published lgwan policy has arrived (version ≥ 2).
     await waitFor(async () => ((await readJournal(stateDir)).some((e) => e.type === 'policy.applied' && Number(e.data.version) >= 2) ? true : null), 20_000, 'tier policy applied');
 

@@ -1,14 +1,12 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IpcNotificationSchema, type BlockedNotice, type StatusView } from '../../shared/ipc.js';
-import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
 import { AgentClient } from '../../main/agent-client.js';
 import { blockedNotification } from '../../main/notifications.js';
 import * as devices from '../fixtures/usb-devices/devices.js';
 import { authorizedOf, useFakeKernel } from '../helpers/agent-state.js';
 import { ipcClientAs } from '../helpers/lock-agent.js';
-import { AGENT_CLI, adminApi, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
+import { startManagedTerminal } from '../helpers/managed-terminal.js';
+import { killAll, waitFor } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -28,30 +26,7 @@ afterEach(async () => {
 describe('live status from a real agent to the app', { timeout: 120_000 }, () => {
   it('pushes the view and one notification per plug-in, and keeps both from other users', async () => {
     const sysfs = await fakeKernel([{ bus: 1 }]);
-    const dataDir = await tempDir();
-    const base = await tempDir();
-    await fs.chmod(base, 0o755);
-    const stateDir = path.join(base, 'state');
-    const socketPath = path.join(base, 'run', 'agent.sock');
-    const server = await startServer(dataDir);
-    const admin = (method: string, route: string, body?: unknown) => adminApi(dataDir, server.url, method, route, body);
-    expect((await admin('PUT', '/api/v1/admin/policies/mynumber', builtInPolicyDocument('mynumber'))).status).toBeLessThan(300);
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await fs.writeFile(
-      path.join(stateDir, 'config.json'),
-      JSON.stringify({
-        serverUrl: server.url,
-        enrollToken: await enrollmentToken(dataDir),
-        tier: 'mynumber',
-        usb: { reconcileMs: 200 },
-        reporter: { heartbeatSeconds: 1, retryBaseMs: 50, retryMaxMs: 400, uploadDelayMs: 20 },
-        lock: { consoleUser: 'tanaka' },
-        ipc: { socketPath },
-      }),
-    );
-    const agent = startProcess(AGENT_CLI, ['run', '--state', stateDir, '--sysfs-root', sysfs.root]);
-    await agent.waitForOutput(/device control: enforced/);
-    await waitFor(async () => (await agentStatus(stateDir).catch(() => null))?.deviceId ?? null, 20_000, 'enrolment');
+    const { socketPath, admin } = await startManagedTerminal({ sysfs, dataDir: await tempDir(), base: await tempDir() });
 
     // main's client, as the app runs it (the test runs as root, which the agent lets act for the console user).
     const client = new AgentClient({ endpoint: socketPath, backoff: { initialMs: 50, maxMs: 200 } });

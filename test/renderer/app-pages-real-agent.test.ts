@@ -4,7 +4,6 @@ import { Secret } from 'otpauth';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../agent/lock/factors.js';
-import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
 import { AgentClient } from '../../main/agent-client.js';
 import { EVENT_CHANNELS } from '../../main/bridge-api.js';
 import { callChannel, type AppCalls } from '../../main/ipc-handlers.js';
@@ -12,7 +11,8 @@ import { Prefs } from '../../main/prefs.js';
 import * as devices from '../fixtures/usb-devices/devices.js';
 import { authorizedOf, useFakeKernel } from '../helpers/agent-state.js';
 import { launchChromium, openWithPreload, serveDirectory, type PreloadPage } from '../helpers/browser.js';
-import { AGENT_CLI, ROOT, adminApi, agentStatus, enrollmentToken, killAll, startProcess, startServer, waitFor } from '../helpers/processes.js';
+import { startManagedTerminal } from '../helpers/managed-terminal.js';
+import { ROOT, killAll, waitFor } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 /**
@@ -51,29 +51,7 @@ afterEach(async () => {
 describe('status window and request form with a real agent', { timeout: 150_000 }, () => {
   it('shows a hostile stick as text, asks for it, and shows the approval as it arrives', async () => {
     const sysfs = await fakeKernel([{ bus: 1 }]);
-    const dataDir = await tempDir();
-    const base = await tempDir();
-    const stateDir = path.join(base, 'state');
-    const socketPath = path.join(base, 'run', 'agent.sock');
-    const server = await startServer(dataDir);
-    const admin = (method: string, route: string, body?: unknown) => adminApi(dataDir, server.url, method, route, body);
-    expect((await admin('PUT', '/api/v1/admin/policies/mynumber', builtInPolicyDocument('mynumber'))).status).toBeLessThan(300);
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await fs.writeFile(
-      path.join(stateDir, 'config.json'),
-      JSON.stringify({
-        serverUrl: server.url,
-        enrollToken: await enrollmentToken(dataDir),
-        tier: 'mynumber',
-        usb: { reconcileMs: 200 },
-        reporter: { heartbeatSeconds: 1, retryBaseMs: 50, retryMaxMs: 400, uploadDelayMs: 20 },
-        lock: { consoleUser: 'tanaka' },
-        ipc: { socketPath },
-      }),
-    );
-    const agent = startProcess(AGENT_CLI, ['run', '--state', stateDir, '--sysfs-root', sysfs.root]);
-    await agent.waitForOutput(/device control: enforced/);
-    await waitFor(async () => (await agentStatus(stateDir).catch(() => null))?.deviceId ?? null, 20_000, 'enrolment');
+    const { socketPath, admin } = await startManagedTerminal({ sysfs, dataDir: await tempDir(), base: await tempDir() });
 
     // Main's side: the agent client, the app (windows recorded, preferences in memory) and the handlers.
     const client = new AgentClient({ endpoint: socketPath, backoff: { initialMs: 50, maxMs: 200 } });
