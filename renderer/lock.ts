@@ -1,4 +1,4 @@
-import { t, type Locale, type MessageKey } from '../shared/i18n.js';
+import { t, type MessageKey } from '../shared/i18n.js';
 import type { EnrolmentOffer, LockAttemptResult, LockErrorCode, LockView } from '../shared/ipc.js';
 import {
   bridgeErrorMessage,
@@ -13,7 +13,8 @@ import {
   svgDataUrl,
   type LockMode,
 } from './lock-model.js';
-import type { AgentConnectionState, BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
+import { AgentClock, api, byId, callAgent, connect, onLanguageSwitch, onSubmit, part, queueFocus, renderFixedTexts, setText, type PageState } from './page-common.js';
+import type { BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
 
 /**
  * The lock screen (DESIGN.md §6, §9). It renders the view the agent computes and forwards what the
@@ -26,13 +27,6 @@ import type { AgentConnectionState, BridgeErrorCode, BridgeResult, SekimoriApi }
 const HEARTBEAT_MS = 5_000;
 const ACTIVITY_THROTTLE_MS = 2_000;
 
-const api = (window as unknown as { sekimori?: SekimoriApi }).sekimori ?? null;
-
-function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) throw new Error(`lock.html has no #${id}`);
-  return found;
-}
 const el = {
   screen: byId('screen', HTMLElement),
   clockTime: byId('clock-time', HTMLElement),
@@ -110,14 +104,9 @@ type ShownError =
   | { readonly kind: 'bridge'; readonly code: BridgeErrorCode }
   | { readonly kind: 'text'; readonly key: MessageKey };
 
-const state: {
-  locale: Locale;
-  connection: AgentConnectionState;
+const state: PageState & {
   view: LockView | null;
-  /** Agent clock minus page clock, ms (the screen's clock and countdowns follow the agent). */
-  offsetMs: number;
   offer: NonNullable<EnrolmentOffer['offer']> | null;
-  busy: boolean;
   error: ShownError | null;
   renderedMode: LockMode | null;
   lastActivityMs: number;
@@ -125,7 +114,6 @@ const state: {
   locale: 'ja',
   connection: 'connecting',
   view: null,
-  offsetMs: 0,
   offer: null,
   busy: false,
   error: null,
@@ -133,16 +121,13 @@ const state: {
   lastActivityMs: 0,
 };
 
-const agentNow = (): number => Date.now() + state.offsetMs;
+/** The agent's clock: the screen's clock and countdowns follow it, not the page's. */
+const clock = new AgentClock();
+const agentNow = (): number => clock.now();
 
 function applyView(view: LockView): void {
   state.view = view;
-  const agentMs = Date.parse(view.now);
-  if (!Number.isNaN(agentMs)) state.offsetMs = agentMs - Date.now();
-}
-
-function setText(element: HTMLElement, text: string): void {
-  if (element.textContent !== text) element.textContent = text;
+  clock.follow(view);
 }
 
 function errorText(error: ShownError): string {
@@ -198,13 +183,7 @@ function renderChallenge(view: LockView | null): void {
   if (challenge !== null) {
     challengeGroups(challenge.code).forEach((digits, index) => {
       const item = document.createElement('li');
-      const number = document.createElement('span');
-      number.className = 'group-number';
-      number.textContent = fill(t('lock.recovery.group', state.locale), { n: index + 1 });
-      const value = document.createElement('span');
-      value.className = 'group-digits';
-      value.textContent = digits;
-      item.append(number, value);
+      item.append(part('span', 'group-number', fill(t('lock.recovery.group', state.locale), { n: index + 1 })), part('span', 'group-digits', digits));
       items.push(item);
     });
     const expires = Date.parse(challenge.expiresAt);
@@ -218,15 +197,7 @@ function renderChallenge(view: LockView | null): void {
 
 function render(): void {
   const l = state.locale;
-  document.documentElement.lang = l;
-  document.title = t('app.name', l);
-  for (const [id, key] of Object.entries(STATIC_TEXT)) {
-    const element = document.getElementById(id);
-    if (element) setText(element, t(key, l));
-  }
-  setText(el.language, t('lock.languageSwitch', l));
-  el.language.lang = l === 'ja' ? 'en' : 'ja';
-  el.language.setAttribute('aria-label', t('lock.languageSwitchLabel', l));
+  renderFixedTexts({ page: 'lock', locale: l, title: t('app.name', l), texts: STATIC_TEXT, language: el.language });
   el.enrolQr.alt = t('lock.enrol.qrAlt', l);
   renderClock();
 
@@ -294,26 +265,10 @@ function focusFor(mode: LockMode): HTMLElement | null {
 }
 
 /** Runs one call to the agent: one at a time, the screen busy meanwhile, failures shown. */
-async function run<T>(call: (sekimori: SekimoriApi) => Promise<BridgeResult<T>>, onValue: (value: T) => void): Promise<void> {
-  if (state.busy) return;
-  if (!api) {
-    state.error = { kind: 'bridge', code: 'agent-unavailable' };
-    render();
-    return;
-  }
-  state.busy = true;
-  render();
-  try {
-    const result = await call(api);
-    if (result.ok) onValue(result.value);
-    else state.error = { kind: 'bridge', code: result.error.code };
-  } catch {
-    // The preload answers with values; a rejection means the bridge itself broke.
-    state.error = { kind: 'bridge', code: 'internal' };
-  } finally {
-    state.busy = false;
-    render();
-  }
+function run<T>(call: (sekimori: SekimoriApi) => Promise<BridgeResult<T>>, onValue: (value: T) => void): Promise<void> {
+  return callAgent(state, render, call, onValue, (error) => {
+    state.error = { kind: 'bridge', code: error.code };
+  });
 }
 
 /** Shows an attempt's outcome; on failure the input is emptied (unless `keep`) and focused again. */
@@ -327,20 +282,6 @@ function applyAttempt(result: LockAttemptResult, input: HTMLInputElement, keep =
   state.error = result.error ? { kind: 'lock', code: result.error.code, ...(result.error.groups ? { groups: result.error.groups } : {}) } : null;
   if (!keep) input.value = '';
   queueFocus(input);
-}
-
-/** Focus after the next render (the input may only become visible then). */
-function queueFocus(target: HTMLElement): void {
-  queueMicrotask(() => {
-    if (!target.closest('[hidden]')) target.focus();
-  });
-}
-
-function onSubmit(form: HTMLFormElement, handler: () => Promise<void>): void {
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    void handler();
-  });
 }
 
 onSubmit(el.pinForm, () => {
@@ -401,10 +342,8 @@ onSubmit(el.recoveryForm, () => {
   return run((sekimori) => sekimori.lock.recoveryRespond(response), (result) => applyAttempt(result, el.recoveryInput, true));
 });
 
-el.language.addEventListener('click', () => {
-  state.locale = state.locale === 'ja' ? 'en' : 'ja';
-  render();
-});
+// The lock screen switches only itself: it saves no preference.
+onLanguageSwitch(el.language, state, render, { save: false });
 
 function heartbeat(): void {
   if (api && lockMode(state.connection, state.view) !== 'unlocked') void api.lock.heartbeat();
@@ -435,27 +374,22 @@ async function start(): Promise<void> {
     if (countingDown && !running) render();
     countingDown = running;
   }, 1_000);
-  if (!api) {
-    state.connection = 'unavailable';
-    render();
-    return;
-  }
-  api.lock.onDidChange((view) => {
-    applyView(view);
-    render();
-  });
-  api.agent.onDidChangeConnection((connection) => {
-    state.connection = connection;
-    render();
+  const sekimori = await connect(state, render, {
+    followPrefs: false,
+    listen: (bridge) => {
+      bridge.lock.onDidChange((view) => {
+        applyView(view);
+        render();
+      });
+    },
     // A new connection to the agent must learn at once that the lock screen is alive.
-    if (connection === 'connected') {
+    onConnected: (bridge) => {
       heartbeat();
-      void refreshView(api);
-    }
+      void refreshView(bridge);
+    },
   });
-  const connection = await api.agent.connection();
-  state.connection = connection.ok ? connection.value : 'unavailable';
-  await refreshView(api);
+  if (!sekimori) return;
+  await refreshView(sekimori);
   heartbeat();
   setInterval(heartbeat, HEARTBEAT_MS);
 }

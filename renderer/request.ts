@@ -1,7 +1,23 @@
-import { pickLocale, t, type Locale, type MessageKey } from '../shared/i18n.js';
+import { t, type MessageKey } from '../shared/i18n.js';
 import type { LocalRequestView, PresentDevice, StatusView } from '../shared/ipc.js';
 import { bridgeErrorMessage, fill } from './lock-model.js';
-import type { AgentConnectionState, BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
+import {
+  AgentClock,
+  api,
+  browserLocale,
+  byId,
+  callAgent,
+  connect,
+  onLanguageSwitch,
+  onSubmit,
+  part,
+  queueFocus,
+  renderFixedTexts,
+  setText,
+  type BridgeError,
+  type PageState,
+} from './page-common.js';
+import type { BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
 import {
   checkDraft,
   customBounds,
@@ -29,13 +45,6 @@ import { dateTimeText, deviceIdText } from './status-model.js';
  * `textContent` or an attribute. The agent is never polled: the list follows `status.changed`.
  */
 
-const api = (window as unknown as { sekimori?: SekimoriApi }).sekimori ?? null;
-
-function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) throw new Error(`request.html has no #${id}`);
-  return found;
-}
 const el = {
   language: byId('language', HTMLButtonElement),
   notice: byId('notice', HTMLElement),
@@ -79,27 +88,21 @@ const STATIC_TEXT: Readonly<Record<string, MessageKey>> = {
 /** An error on screen, kept as codes so a language switch re-words it. */
 type ShownError =
   | { readonly kind: 'form'; readonly error: FormError }
-  | { readonly kind: 'submit'; readonly error: { readonly code: BridgeErrorCode; readonly message: string; readonly reason?: string } }
+  | { readonly kind: 'submit'; readonly error: BridgeError }
   | { readonly kind: 'bridge'; readonly code: BridgeErrorCode };
 
-const state: {
-  locale: Locale;
-  connection: AgentConnectionState;
+const state: PageState & {
   view: StatusView | null;
-  /** Agent clock minus page clock, ms (the window is counted on the agent's clock). */
-  offsetMs: number;
   requests: LocalRequestView[] | null;
   selectedKey: string | null;
-  busy: boolean;
   error: ShownError | null;
   sent: boolean;
   /** What the device list was built from (rebuilt only when it changes, so focus and choice stay). */
   devicesShown: string | null;
 } = {
-  locale: pickLocale(navigator.language),
+  locale: browserLocale(),
   connection: 'connecting',
   view: null,
-  offsetMs: 0,
   requests: null,
   selectedKey: deviceFromHash(location.hash),
   busy: false,
@@ -108,23 +111,13 @@ const state: {
   devicesShown: null,
 };
 
-const agentNow = (): number => Date.now() + state.offsetMs;
+/** The agent's clock: the window is counted on it, not on the page's. */
+const clock = new AgentClock();
+const agentNow = (): number => clock.now();
 
 function applyView(view: StatusView): void {
   state.view = view;
-  const agentMs = Date.parse(view.now);
-  if (!Number.isNaN(agentMs)) state.offsetMs = agentMs - Date.now();
-}
-
-function setText(element: HTMLElement, text: string): void {
-  if (element.textContent !== text) element.textContent = text;
-}
-
-function part<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text: string): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  element.className = className;
-  element.textContent = text;
-  return element;
+  clock.follow(view);
 }
 
 function checkedValue(name: string): string | null {
@@ -234,15 +227,7 @@ function noticeText(): { text: string; problem: boolean } {
 
 function render(): void {
   const l = state.locale;
-  document.documentElement.lang = l;
-  document.title = `${t('request.title', l)} - ${t('app.name', l)}`;
-  for (const [id, key] of Object.entries(STATIC_TEXT)) {
-    const element = document.getElementById(id);
-    if (element) setText(element, t(key, l));
-  }
-  setText(el.language, t('request.languageSwitch', l));
-  el.language.lang = l === 'ja' ? 'en' : 'ja';
-  el.language.setAttribute('aria-label', t('request.languageSwitchLabel', l));
+  renderFixedTexts({ page: 'request', locale: l, title: `${t('request.title', l)} - ${t('app.name', l)}`, texts: STATIC_TEXT, language: el.language });
 
   const notice = noticeText();
   setText(el.notice, notice.text);
@@ -255,13 +240,6 @@ function render(): void {
   renderRequests();
   el.submit.disabled = api === null || state.connection === 'unavailable' || devices.length === 0;
   el.form.setAttribute('aria-busy', String(state.busy));
-}
-
-/** Focus after the next render (the target may only become visible then). */
-function queueFocus(target: HTMLElement): void {
-  queueMicrotask(() => {
-    if (!target.closest('[hidden]')) target.focus();
-  });
 }
 
 function focusField(field: FormField): void {
@@ -304,35 +282,28 @@ async function submit(): Promise<void> {
     focusField(check.field);
     return;
   }
-  state.busy = true;
-  render();
-  try {
-    const answer = await api.requests.submit(check.draft);
-    if (answer.ok) {
+  await callAgent(
+    state,
+    render,
+    (sekimori) => sekimori.requests.submit(check.draft),
+    (answer) => {
       state.error = null;
       state.sent = true;
-      state.requests = answer.value.requests;
+      state.requests = answer.requests;
       el.purpose.value = '';
       queueFocus(el.listHeading);
-    } else {
-      state.error = { kind: 'submit', error: answer.error };
-      if (answer.error.code === 'agent-unavailable') state.connection = 'unavailable';
-      const field = answer.error.code === 'agent-refused' ? refusalField(answer.error.reason ?? /^([a-z-]+):/.exec(answer.error.message)?.[1]) : null;
+    },
+    (error) => {
+      // A broken bridge (`internal`) is worded as the bridge's error, as every code but a refusal.
+      state.error = { kind: 'submit', error };
+      if (error.code === 'agent-unavailable') state.connection = 'unavailable';
+      const field = error.code === 'agent-refused' ? refusalField(error.reason ?? /^([a-z-]+):/.exec(error.message)?.[1]) : null;
       if (field !== null) focusField(field);
-    }
-  } catch {
-    // The preload answers with values; a rejection means the bridge itself broke.
-    state.error = { kind: 'bridge', code: 'internal' };
-  } finally {
-    state.busy = false;
-    render();
-  }
+    },
+  );
 }
 
-el.form.addEventListener('submit', (event) => {
-  event.preventDefault();
-  void submit();
-});
+onSubmit(el.form, submit);
 el.devices.addEventListener('change', (event) => {
   if (event.target instanceof HTMLInputElement && event.target.name === 'device') state.selectedKey = event.target.value;
 });
@@ -347,12 +318,7 @@ window.addEventListener('hashchange', () => {
   queueFocus(el.purpose);
 });
 
-el.language.addEventListener('click', () => {
-  state.locale = state.locale === 'ja' ? 'en' : 'ja';
-  render();
-  // Other windows follow through `onDidChangePrefs`; a failure here leaves this window switched.
-  void api?.app.setLanguage(state.locale).catch(() => undefined);
-});
+onLanguageSwitch(el.language, state, render, { save: true });
 
 function fail<T>(result: BridgeResult<T>): void {
   if (result.ok) return;
@@ -379,30 +345,20 @@ async function refresh(sekimori: SekimoriApi): Promise<void> {
 async function start(): Promise<void> {
   render();
   setInterval(renderWindow, 1_000);
-  if (!api) {
-    state.connection = 'unavailable';
-    render();
-    return;
-  }
-  api.status.onDidChange((view) => {
-    applyView(view);
-    render();
-    // A request's state changes with the status (approved → an exception; the agent pushes then).
-    void refreshList(api);
+  const sekimori = await connect(state, render, {
+    followPrefs: true,
+    listen: (bridge) => {
+      bridge.status.onDidChange((view) => {
+        applyView(view);
+        render();
+        // A request's state changes with the status (approved → an exception; the agent pushes then).
+        void refreshList(bridge);
+      });
+    },
+    onConnected: (bridge) => void refresh(bridge),
   });
-  api.agent.onDidChangeConnection((connection) => {
-    state.connection = connection;
-    render();
-    if (connection === 'connected') void refresh(api);
-  });
-  api.app.onDidChangePrefs((prefs) => {
-    state.locale = pickLocale(prefs.language);
-    render();
-  });
-  const [prefs, connection] = await Promise.all([api.app.prefs(), api.agent.connection()]);
-  if (prefs.ok) state.locale = pickLocale(prefs.value.language);
-  state.connection = connection.ok ? connection.value : 'unavailable';
-  await refresh(api);
+  if (!sekimori) return;
+  await refresh(sekimori);
   if (state.selectedKey !== null && requestableDevices(state.view).some((device) => device.key === state.selectedKey)) queueFocus(el.purpose);
 }
 

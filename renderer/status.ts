@@ -1,7 +1,20 @@
-import { pickLocale, t, type Locale, type MessageKey } from '../shared/i18n.js';
+import { t, type MessageKey } from '../shared/i18n.js';
 import type { StatusView } from '../shared/ipc.js';
 import { bridgeErrorMessage, fill } from './lock-model.js';
-import type { AgentConnectionState, BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
+import {
+  AgentClock,
+  api,
+  browserLocale,
+  byId,
+  callAgent,
+  connect,
+  onLanguageSwitch,
+  part,
+  renderFixedTexts,
+  setText,
+  type PageState,
+} from './page-common.js';
+import type { BridgeErrorCode, BridgeResult, SekimoriApi } from './preload-api.js';
 import {
   accessText,
   channelText,
@@ -35,13 +48,6 @@ import {
  * never polled.
  */
 
-const api = (window as unknown as { sekimori?: SekimoriApi }).sekimori ?? null;
-
-function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) throw new Error(`status.html has no #${id}`);
-  return found;
-}
 const el = {
   language: byId('language', HTMLButtonElement),
   statePanel: byId('state-panel', HTMLElement),
@@ -96,19 +102,13 @@ const STATIC_TEXT: Readonly<Record<string, MessageKey>> = {
   'compliance-failing-heading': 'status.compliance.failing',
 };
 
-const state: {
-  locale: Locale;
-  connection: AgentConnectionState;
+const state: PageState & {
   view: StatusView | null;
-  /** Agent clock minus page clock, ms ("time left" and "ago" follow the agent). */
-  offsetMs: number;
-  busy: boolean;
   error: BridgeErrorCode | null;
 } = {
-  locale: pickLocale(navigator.language),
+  locale: browserLocale(),
   connection: 'connecting',
   view: null,
-  offsetMs: 0,
   busy: false,
   error: null,
 };
@@ -116,24 +116,13 @@ const state: {
 /** The time-left elements of the exceptions on screen, re-worded every second. */
 let countdowns: { element: HTMLElement; until: string }[] = [];
 
-const agentNow = (): number => Date.now() + state.offsetMs;
+/** The agent's clock: "time left" and "ago" follow the agent, not the page. */
+const clock = new AgentClock();
+const agentNow = (): number => clock.now();
 
 function applyView(view: StatusView): void {
   state.view = view;
-  const agentMs = Date.parse(view.now);
-  if (!Number.isNaN(agentMs)) state.offsetMs = agentMs - Date.now();
-}
-
-function setText(element: HTMLElement, text: string): void {
-  if (element.textContent !== text) element.textContent = text;
-}
-
-/** A child element holding `text` (as text). */
-function part<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text: string): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  element.className = className;
-  element.textContent = text;
-  return element;
+  clock.follow(view);
 }
 
 /** Which control had focus, so a rebuilt list can give it back (`data-focus` names it). */
@@ -241,15 +230,7 @@ function renderTimes(): void {
 
 function render(): void {
   const l = state.locale;
-  document.documentElement.lang = l;
-  document.title = `${t('status.title', l)} - ${t('app.name', l)}`;
-  for (const [id, key] of Object.entries(STATIC_TEXT)) {
-    const element = document.getElementById(id);
-    if (element) setText(element, t(key, l));
-  }
-  setText(el.language, t('status.languageSwitch', l));
-  el.language.lang = l === 'ja' ? 'en' : 'ja';
-  el.language.setAttribute('aria-label', t('status.languageSwitchLabel', l));
+  renderFixedTexts({ page: 'status', locale: l, title: `${t('status.title', l)} - ${t('app.name', l)}`, texts: STATIC_TEXT, language: el.language });
 
   const view = state.view;
   const overall = overallState(state.connection, view);
@@ -281,41 +262,24 @@ function render(): void {
 }
 
 /** Runs one call: one at a time, failures shown (as codes, so a language switch re-words them). */
-async function run<T>(call: (sekimori: SekimoriApi) => Promise<BridgeResult<T>>, onValue?: (value: T) => void): Promise<void> {
-  if (state.busy) return;
-  if (!api) {
-    state.error = 'agent-unavailable';
-    render();
-    return;
-  }
-  state.busy = true;
-  render();
-  try {
-    const result = await call(api);
-    if (result.ok) {
+function run<T>(call: (sekimori: SekimoriApi) => Promise<BridgeResult<T>>): Promise<void> {
+  return callAgent(
+    state,
+    render,
+    call,
+    () => {
       state.error = null;
-      onValue?.(result.value);
-    } else {
-      state.error = result.error.code;
-    }
-  } catch {
-    // The preload answers with values; a rejection means the bridge itself broke.
-    state.error = 'internal';
-  } finally {
-    state.busy = false;
-    render();
-  }
+    },
+    (error) => {
+      state.error = error.code;
+    },
+  );
 }
 
 el.lockNow.addEventListener('click', () => void run((sekimori) => sekimori.lock.now()));
 el.requestUsb.addEventListener('click', () => void run((sekimori) => sekimori.app.openRequestForm(null)));
 
-el.language.addEventListener('click', () => {
-  state.locale = state.locale === 'ja' ? 'en' : 'ja';
-  render();
-  // Other windows follow through `onDidChangePrefs`; a failure here leaves this window switched.
-  void api?.app.setLanguage(state.locale).catch(() => undefined);
-});
+onLanguageSwitch(el.language, state, render, { save: true });
 
 async function refresh(sekimori: SekimoriApi): Promise<void> {
   const status = await sekimori.status.get();
@@ -333,29 +297,18 @@ async function refresh(sekimori: SekimoriApi): Promise<void> {
 async function start(): Promise<void> {
   render();
   setInterval(renderTimes, 1_000);
-  if (!api) {
-    state.connection = 'unavailable';
-    render();
-    return;
-  }
-  api.status.onDidChange((view) => {
-    applyView(view);
-    render();
-  });
-  api.agent.onDidChangeConnection((connection) => {
-    state.connection = connection;
-    render();
+  const sekimori = await connect(state, render, {
+    followPrefs: true,
+    listen: (bridge) => {
+      bridge.status.onDidChange((view) => {
+        applyView(view);
+        render();
+      });
+    },
     // Back after an outage: what changed meanwhile was not pushed to us.
-    if (connection === 'connected') void refresh(api);
+    onConnected: (bridge) => void refresh(bridge),
   });
-  api.app.onDidChangePrefs((prefs) => {
-    state.locale = pickLocale(prefs.language);
-    render();
-  });
-  const [prefs, connection] = await Promise.all([api.app.prefs(), api.agent.connection()]);
-  if (prefs.ok) state.locale = pickLocale(prefs.value.language);
-  state.connection = connection.ok ? connection.value : 'unavailable';
-  await refresh(api);
+  if (sekimori) await refresh(sekimori);
 }
 
 void start();

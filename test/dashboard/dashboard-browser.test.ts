@@ -9,9 +9,9 @@ import { totpCode } from '../../agent/lock/factors.js';
 import { adminTotpCode } from '../../server/admin-accounts.js';
 import { sha256Hex } from '../../server/crypto.js';
 import { readJournal } from '../helpers/agent-state.js';
-import { launchChromium } from '../helpers/browser.js';
+import { ARTIFACTS, launchChromium, watchPage, type PageWatch } from '../helpers/browser.js';
 import { enrolConsoleUser, startLockAgent, type LockAgent } from '../helpers/lock-agent.js';
-import { AGENT_CLI, ROOT, SERVER_CLI, agentStatus, cli, enrollmentToken, killAll, startServer, waitFor } from '../helpers/processes.js';
+import { AGENT_CLI, SERVER_CLI, agentStatus, cli, enrollmentToken, killAll, startServer, waitFor } from '../helpers/processes.js';
 import { makeTempDir } from '../server/helpers.js';
 
 /**
@@ -26,7 +26,6 @@ const HOSTILE_HOST = '<img src=x onerror=alert(1)>"><script>alert(2)</script>';
 const HOSTILE_DEVICE_NAME = '<img src=x onerror=alert(3)>';
 const HOSTILE_SERIAL = '"><script>alert(4)</script>';
 const PIN = '739184';
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
 let base: string;
 let dataDir: string;
@@ -88,27 +87,16 @@ async function hostileTerminal(): Promise<string> {
   return enrolled.deviceId;
 }
 
-interface Watched {
+interface Watched extends PageWatch {
   readonly context: BrowserContext;
   readonly page: Page;
-  readonly dialogs: string[];
-  readonly errors: string[];
 }
 
 async function openDashboard(): Promise<Watched> {
   const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  const dialogs: string[] = [];
-  const errors: string[] = [];
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    // Refused calls (401 before login, 404 for a tier with no policy) are expected; CSP refusals and script errors are not.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(`console: ${message.text()}`);
-  });
+  // Refused calls (401 before login, 404 for a tier with no policy) are expected; CSP refusals and script errors are not.
+  const { dialogs, errors } = watchPage(page, { ignoreFailedLoads: true });
   await page.goto(`${url}/dashboard/`);
   return { context, page, dialogs, errors };
 }

@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { ROOT } from './processes.js';
 
 /**
@@ -13,6 +14,9 @@ import { ROOT } from './processes.js';
  */
 
 export const CHROMIUM_PATH = process.env.SEKIMORI_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Where browser tests leave their screenshots. */
+export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
@@ -75,14 +79,38 @@ export interface PreloadBackend {
   invoke(channel: string, args: unknown[]): Promise<unknown>;
 }
 
-export interface PreloadPage {
-  readonly page: Page;
-  /** Pushes an event to the page as main would (`webContents.send(channel, payload)`). */
-  deliver(channel: string, payload: unknown): Promise<void>;
+/** What a watched page did that no page should: open dialogs, throw, log errors. */
+export interface PageWatch {
   /** Messages of every dialog (alert, confirm, prompt) the page opened; each is dismissed. */
   readonly dialogs: string[];
   /** Uncaught page errors and console errors (CSP violations, failed loads). */
   readonly errors: string[];
+}
+
+/**
+ * Watches `page` from now on: its dialogs (dismissed), uncaught errors and console errors, but a
+ * missing favicon and, with `ignoreFailedLoads`, resources the server refused (the dashboard's
+ * calls before login answer 401). Records into `into` when given (several pages, one record).
+ */
+export function watchPage(page: Page, options: { ignoreFailedLoads?: boolean; into?: PageWatch } = {}): PageWatch {
+  const seen = options.into ?? { dialogs: [], errors: [] };
+  page.on('dialog', (dialog) => {
+    seen.dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  page.on('pageerror', (error) => seen.errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() !== 'error' || message.location().url.endsWith('/favicon.ico')) return;
+    if (options.ignoreFailedLoads && message.text().startsWith('Failed to load resource')) return;
+    seen.errors.push(`console: ${message.text()}`);
+  });
+  return seen;
+}
+
+export interface PreloadPage extends PageWatch {
+  readonly page: Page;
+  /** Pushes an event to the page as main would (`webContents.send(channel, payload)`). */
+  deliver(channel: string, payload: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,16 +123,7 @@ export interface PreloadPage {
 export async function openWithPreload(browser: Browser, url: string, backend: PreloadBackend, options: { locale?: string } = {}): Promise<PreloadPage> {
   const context = await browser.newContext({ locale: options.locale ?? 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1024, height: 900 } });
   const page = await context.newPage();
-  const dialogs: string[] = [];
-  const errors: string[] = [];
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(`console: ${message.text()}`);
-  });
+  const { dialogs, errors } = watchPage(page);
   await page.exposeFunction('__sekimoriInvoke', (channel: string, args: unknown[]) => backend.invoke(channel, args));
   const preload = await fsp.readFile(path.join(ROOT, 'dist/main/preload.cjs'), 'utf8');
   await page.addInitScript({ content: preloadShim(preload) });
@@ -115,6 +134,50 @@ export async function openWithPreload(browser: Browser, url: string, backend: Pr
     errors,
     deliver: (channel, payload) => page.evaluate(([c, p]) => (window as unknown as { __sekimoriDeliver: (c: unknown, p: unknown) => void }).__sekimoriDeliver(c, p), [channel, payload] as const),
     close: () => context.close(),
+  };
+}
+
+export interface BrowserPages {
+  /**
+   * Opens `dist/<pagePath>` (e.g. `renderer/status.html#device=…`) with the real preload answered
+   * by `backend` (`openWithPreload`); the page is checked and closed after the test.
+   */
+  open(pagePath: string, backend: PreloadBackend, options?: { locale?: string }): Promise<PreloadPage>;
+}
+
+/**
+ * For a test file of renderer pages: one headless Chromium and a loopback server of `dist/` for
+ * the file (and `test-artifacts/` made for screenshots). After each test, every page it opened
+ * must have loaded under its CSP without a script error and never opened a dialog; then it is
+ * closed.
+ */
+export function useBrowserPages(): BrowserPages {
+  let browser: Browser | undefined;
+  let server: { url: string; close: () => Promise<void> } | undefined;
+  const opened: PreloadPage[] = [];
+  beforeAll(async () => {
+    browser = await launchChromium();
+    server = await serveDirectory(path.join(ROOT, 'dist'));
+    await fsp.mkdir(ARTIFACTS, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  afterEach(async () => {
+    for (const session of opened.splice(0)) {
+      expect(session.errors).toEqual([]);
+      expect(session.dialogs).toEqual([]);
+      await session.close();
+    }
+  });
+  return {
+    async open(pagePath, backend, options) {
+      if (browser === undefined || server === undefined) throw new Error('useBrowserPages: open() is for tests (after beforeAll)');
+      const session = await openWithPreload(browser, `${server.url}/${pagePath}`, backend, options);
+      opened.push(session);
+      return session;
+    },
   };
 }
 

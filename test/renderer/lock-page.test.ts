@@ -1,45 +1,18 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openWithPreload, serveDirectory, type PreloadPage } from '../helpers/browser.js';
-import { ROOT } from '../helpers/processes.js';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, useBrowserPages, type PreloadPage } from '../helpers/browser.js';
 import { CHALLENGE, ENROL_SECRET, RESPONSE, RIGHT_CODE, RIGHT_PIN, ScriptedLockAgent, baseView } from './scripted-lock-agent.js';
 
 /**
  * The lock page (dist/renderer/lock.html) in headless Chromium, with `window.sekimori` from the
  * real preload wired to a scripted stand-in of main + agent. Needs `npm run build` (global setup).
+ * Every page must load under its CSP without a script error and never open a dialog (checked after
+ * each test).
  */
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const pages = useBrowserPages();
 
-let browser: Browser;
-let server: { url: string; close: () => Promise<void> };
-const open: PreloadPage[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  server = await serveDirectory(path.join(ROOT, 'dist'));
-  await fs.mkdir(ARTIFACTS, { recursive: true });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-afterEach(async () => {
-  for (const session of open.splice(0)) {
-    // Every page must load under its CSP without a script error and never open a dialog.
-    expect(session.errors).toEqual([]);
-    expect(session.dialogs).toEqual([]);
-    await session.close();
-  }
-});
-
-async function openLock(agent: ScriptedLockAgent): Promise<PreloadPage> {
-  const session = await openWithPreload(browser, `${server.url}/renderer/lock.html`, agent);
-  open.push(session);
-  return session;
+function openLock(agent: ScriptedLockAgent): Promise<PreloadPage> {
+  return pages.open('renderer/lock.html', agent);
 }
 
 describe('lock page (headless Chromium, scripted agent)', () => {
@@ -284,8 +257,7 @@ describe('lock page (headless Chromium, scripted agent)', () => {
       invoke: (channel: string, args: unknown[]) =>
         channel === 'sekimori:lock.submit' ? Promise.resolve({ ok: false, error: { code: 'refused', message: 'sender not allowed' } }) : agent.invoke(channel, args),
     };
-    const session = await openWithPreload(browser, `${server.url}/renderer/lock.html`, backend);
-    open.push(session);
+    const session = await pages.open('renderer/lock.html', backend);
     await session.page.fill('#pin-input', RIGHT_PIN);
     await session.page.click('#pin-submit');
     await expect.poll(() => session.page.textContent('#error')).toBe('この画面からの要求は受け付けられません。');

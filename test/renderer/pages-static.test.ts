@@ -27,7 +27,7 @@ describe('renderer pages', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('have the lock screen’s strict CSP, one module script, their own stylesheet and nothing inline', async () => {
+  it('have the lock screen’s strict CSP, one module script, the shared stylesheet then their own, and nothing inline', async () => {
     const lockCsp = cspOf(await fs.readFile(path.join(SOURCE, 'lock.html'), 'utf8'));
     expect(lockCsp).toContain("script-src 'self'");
     expect(lockCsp).toContain("default-src 'none'");
@@ -38,9 +38,11 @@ describe('renderer pages', () => {
       expect(scripts.map(([, attributes]) => attributes!.trim()), page).toEqual([`type="module" src="./${page}.js"`]);
       expect(scripts[0]![2]!.trim(), page).toBe('');
       expect(html, page).toContain(`<link rel="stylesheet" href="./${page}.css" />`);
+      // base.css first, so the page's own stylesheet can override it.
+      expect([...html.matchAll(/<link\b[^>]*>/g)].map(([link]) => link), page).toEqual(['<link rel="stylesheet" href="./base.css" />', `<link rel="stylesheet" href="./${page}.css" />`]);
       expect(html, page).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=/i);
       // The build copies the page and its stylesheet next to its script.
-      for (const file of [`${page}.html`, `${page}.css`, `${page}.js`]) await expect(fs.access(path.join(BUILT, 'renderer', file)), file).resolves.toBeUndefined();
+      for (const file of [`${page}.html`, 'base.css', `${page}.css`, `${page}.js`]) await expect(fs.access(path.join(BUILT, 'renderer', file)), file).resolves.toBeUndefined();
     }
   });
 

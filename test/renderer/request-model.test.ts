@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { t } from '../../shared/i18n.js';
 import { IpcRequestSchema, REQUEST_REFUSAL_CODES } from '../../shared/ipc.js';
 import { MAX_REQUEST_WINDOW_MS, REQUEST_PURPOSE_MAX, REQUEST_STATES } from '../../shared/requests.js';
@@ -21,13 +21,12 @@ import {
   windowEnd,
   type OffsetMinutes,
 } from '../../renderer/request-model.js';
-import { CAMERA_KEY, EXCEPTION_DEVICE_KEY, NOW_MS, USB_STICK_KEY, baseStatus, request } from './scripted-status-agent.js';
+import { useTimeZone } from '../helpers/time-zone.js';
+import { DAY, NOW_MS } from './scripted-backend.js';
+import { CAMERA_KEY, EXCEPTION_DEVICE_KEY, USB_STICK_KEY, baseStatus, request } from './scripted-status-agent.js';
 
 /** renderer/request-model.ts: the request form's decisions without a browser. */
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 const JST: OffsetMinutes = () => 9 * 60;
 const UTC: OffsetMinutes = () => 0;
 const INDIA: OffsetMinutes = () => 5 * 60 + 30;
@@ -37,15 +36,7 @@ const DST_CHANGE_MS = Date.parse('2026-03-08T07:00:00Z');
 const NEW_YORK_DST: OffsetMinutes = (ms) => (ms < DST_CHANGE_MS ? -5 * 60 : -4 * 60);
 
 // requestLines formats dates in the process's zone.
-let savedTz: string | undefined;
-beforeAll(() => {
-  savedTz = process.env.TZ;
-  process.env.TZ = 'Asia/Tokyo';
-});
-afterAll(() => {
-  if (savedTz === undefined) delete process.env.TZ;
-  else process.env.TZ = savedTz;
-});
+useTimeZone('Asia/Tokyo');
 
 describe('the contract’s bounds', () => {
   it('match shared/requests.ts', () => {

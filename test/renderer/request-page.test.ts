@@ -1,48 +1,24 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { t, type MessageKey } from '../../shared/i18n.js';
 import { REQUEST_REFUSAL_CODES } from '../../shared/ipc.js';
-import { launchChromium, openWithPreload, serveDirectory, type PreloadPage } from '../helpers/browser.js';
-import { ROOT } from '../helpers/processes.js';
-import { CAMERA_KEY, EXCEPTION_DEVICE_KEY, KEYBOARD_KEY, NOW_MS, ScriptedStatusAgent, USB_STICK_KEY, baseStatus, device, request, requestsInEveryState } from './scripted-status-agent.js';
+import { ARTIFACTS, useBrowserPages, type PreloadPage } from '../helpers/browser.js';
+import { NOW_MS } from './scripted-backend.js';
+import { CAMERA_KEY, EXCEPTION_DEVICE_KEY, KEYBOARD_KEY, ScriptedStatusAgent, USB_STICK_KEY, baseStatus, device, request, requestsInEveryState } from './scripted-status-agent.js';
 
 /**
  * The request form (dist/renderer/request.html) in headless Chromium, with `window.sekimori` from
  * the real preload wired to a scripted stand-in of main + agent that checks every draft against the
  * agent's `request.submit` params. The page runs in Asia/Tokyo (+09:00). Needs `npm run build`.
+ * Every page must load under its CSP without a script error and never open a dialog (checked after
+ * each test).
  */
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-
-let browser: Browser;
-let server: { url: string; close: () => Promise<void> };
-const open: PreloadPage[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  server = await serveDirectory(path.join(ROOT, 'dist'));
-  await fs.mkdir(ARTIFACTS, { recursive: true });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-afterEach(async () => {
-  for (const session of open.splice(0)) {
-    expect(session.errors).toEqual([]);
-    expect(session.dialogs).toEqual([]);
-    await session.close();
-  }
-});
+const pages = useBrowserPages();
 
 /** Opens the form as main does: `request.html#device=<encodeURIComponent(key)>` (or no fragment). */
 async function openForm(agent: ScriptedStatusAgent, key: string | null = null, options: { locale?: string } = {}): Promise<PreloadPage> {
   const hash = key === null ? '' : `#device=${encodeURIComponent(key)}`;
-  const session = await openWithPreload(browser, `${server.url}/renderer/request.html${hash}`, agent, options);
-  open.push(session);
+  const session = await pages.open(`renderer/request.html${hash}`, agent, options);
   await expect.poll(() => agent.count('sekimori:requests.list')).toBeGreaterThan(0);
   // The status has arrived once the "connecting" notice is gone.
   if (agent.connection === 'connected') await expect.poll(() => session.page.textContent('#notice')).toBe('');

@@ -1,8 +1,7 @@
 import QRCode from 'qrcode';
 import type { EnrolmentOffer, LockAttemptResult, LockView } from '../../shared/ipc.js';
 import { groupWithCheckDigits, parseGroupedDigits } from '../../shared/lock.js';
-import type { BridgeResult } from '../../renderer/preload-api.js';
-import type { PreloadBackend } from '../helpers/browser.js';
+import { NOW_MS, ScriptedBackend, ok, type Answer } from './scripted-backend.js';
 
 /**
  * A deterministic stand-in for main + agent behind the lock page's preload channels: plain rules,
@@ -30,20 +29,17 @@ export function baseView(overrides: Partial<LockView> = {}): LockView {
     lockedOut: false,
     offlineDaysLeft: null,
     challenge: null,
-    now: new Date('2025-11-26T09:41:00+09:00').toISOString(),
+    now: new Date(NOW_MS).toISOString(),
     ...overrides,
   };
 }
 
-type Answer = BridgeResult<unknown>;
-const ok = (value: unknown): Answer => ({ ok: true, value });
-
-export class ScriptedLockAgent implements PreloadBackend {
-  readonly calls: { channel: string; args: unknown[] }[] = [];
-  connection: 'connecting' | 'connected' | 'unavailable' = 'connected';
+export class ScriptedLockAgent extends ScriptedBackend {
   qrSvg = '';
 
-  constructor(public view: LockView = baseView()) {}
+  constructor(public view: LockView = baseView()) {
+    super();
+  }
 
   /** Prepares the enrolment QR (a real one, from the `qrcode` package). */
   async withQr(svg?: string): Promise<this> {
@@ -55,22 +51,8 @@ export class ScriptedLockAgent implements PreloadBackend {
     return `otpauth://totp/${encodeURIComponent('関守 Sekimori')}:${encodeURIComponent(`${this.view.user ?? ''}@${this.view.hostname}`)}?secret=${ENROL_SECRET}&issuer=${encodeURIComponent('関守 Sekimori')}`;
   }
 
-  count(channel: string): number {
-    return this.calls.filter((call) => call.channel === channel).length;
-  }
-
-  invoke(channel: string, args: unknown[]): Promise<unknown> {
-    this.calls.push({ channel, args });
-    return Promise.resolve(this.answer(channel, args));
-  }
-
-  private answer(channel: string, args: unknown[]): Answer {
-    if (this.connection !== 'connected' && channel !== 'sekimori:agent.connection') {
-      return { ok: false, error: { code: 'agent-unavailable', message: 'the protection service is not connected' } };
-    }
+  protected answer(channel: string, args: unknown[]): Answer | null {
     switch (channel) {
-      case 'sekimori:agent.connection':
-        return ok(this.connection);
       case 'sekimori:lock.get':
         return ok(this.view);
       case 'sekimori:lock.activity':
@@ -88,7 +70,7 @@ export class ScriptedLockAgent implements PreloadBackend {
       case 'sekimori:lock.recoveryRespond':
         return ok(this.recoveryRespond(String(args[0])));
       default:
-        return { ok: false, error: { code: 'refused', message: 'unknown channel' } };
+        return null;
     }
   }
 

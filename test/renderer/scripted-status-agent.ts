@@ -6,14 +6,15 @@ import {
   RequestSubmitAnswerSchema,
   StatusViewSchema,
   type LocalRequestView,
-  type LockView,
   type PresentDevice,
   type RequestRefusalCode,
   type StatusView,
 } from '../../shared/ipc.js';
 import type { Locale } from '../../shared/i18n.js';
-import type { BridgeResult, UiPrefs } from '../../renderer/preload-api.js';
-import type { PreloadBackend, PreloadPage } from '../helpers/browser.js';
+import type { UiPrefs } from '../../renderer/preload-api.js';
+import type { PreloadPage } from '../helpers/browser.js';
+import { DAY, HOUR, MINUTE, NOW_MS, ScriptedBackend, iso, ok, type Answer } from './scripted-backend.js';
+import { baseView } from './scripted-lock-agent.js';
 
 /**
  * A deterministic stand-in for main + agent behind the status window's and the request form's
@@ -22,13 +23,6 @@ import type { PreloadBackend, PreloadPage } from '../helpers/browser.js';
  * `shared/ipc.ts`; a draft the page submits is checked as the agent's `request.submit` params.
  * No clock of its own: times come from the fixture's `now`. Records every call.
  */
-
-/** The agent's clock in every fixture: 2025-11-26 09:41 JST. */
-export const NOW_MS = Date.parse('2025-11-26T09:41:00+09:00');
-const iso = (offsetMs: number): string => new Date(NOW_MS + offsetMs).toISOString();
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 
 /** A Windows-style key: `\` and `&` must survive the `#device=` fragment. */
 export const USB_STICK_KEY = 'USB\\VID_0781&PID_5583\\4C530001';
@@ -112,16 +106,10 @@ export function requestsInEveryState(): LocalRequestView[] {
   ];
 }
 
-type Answer = BridgeResult<unknown>;
-const ok = (value: unknown): Answer => ({ ok: true, value });
-const unavailable: Answer = { ok: false, error: { code: 'agent-unavailable', message: 'the protection service is not connected' } };
-
 /** Channels main answers itself (the app's preferences, opening a window): they work without the agent. */
-const MAIN_ONLY = new Set(['sekimori:agent.connection', 'sekimori:app.prefs', 'sekimori:app.setLanguage', 'sekimori:app.openRequestForm']);
+const MAIN_ONLY = new Set(['sekimori:app.prefs', 'sekimori:app.setLanguage', 'sekimori:app.openRequestForm']);
 
-export class ScriptedStatusAgent implements PreloadBackend {
-  readonly calls: { channel: string; args: unknown[] }[] = [];
-  connection: 'connecting' | 'connected' | 'unavailable' = 'connected';
+export class ScriptedStatusAgent extends ScriptedBackend {
   prefs: UiPrefs = { language: 'ja' };
   /** When set, `requests.submit` is refused with this code, as the agent refuses. */
   refuseWith: RequestRefusalCode | null = null;
@@ -129,19 +117,8 @@ export class ScriptedStatusAgent implements PreloadBackend {
   constructor(
     public status: StatusView = baseStatus(),
     public requests: LocalRequestView[] = [],
-  ) {}
-
-  count(channel: string): number {
-    return this.calls.filter((call) => call.channel === channel).length;
-  }
-
-  argsOf(channel: string): unknown[][] {
-    return this.calls.filter((call) => call.channel === channel).map((call) => call.args);
-  }
-
-  invoke(channel: string, args: unknown[]): Promise<unknown> {
-    this.calls.push({ channel, args });
-    return Promise.resolve(this.answer(channel, args));
+  ) {
+    super(MAIN_ONLY);
   }
 
   /** Pushes a status view to the page as main does, after checking it against the contract. */
@@ -160,16 +137,13 @@ export class ScriptedStatusAgent implements PreloadBackend {
     await session.deliver('sekimori:app.prefsChanged', this.prefs);
   }
 
-  private answer(channel: string, args: unknown[]): Answer {
-    if (this.connection !== 'connected' && !MAIN_ONLY.has(channel)) return unavailable;
+  protected answer(channel: string, args: unknown[]): Answer | null {
     switch (channel) {
-      case 'sekimori:agent.connection':
-        return ok(this.connection);
       case 'sekimori:status.get':
         return ok(StatusViewSchema.parse(this.status));
       case 'sekimori:lock.now':
         this.status = { ...this.status, lockState: 'locked' };
-        return ok(LockViewSchema.parse(this.lockView()));
+        return ok(LockViewSchema.parse(baseView({ user: this.status.user, hostname: this.status.hostname, now: this.status.now })));
       case 'sekimori:requests.list':
         return ok(z.array(LocalRequestViewSchema).parse(this.requests));
       case 'sekimori:requests.submit':
@@ -182,7 +156,7 @@ export class ScriptedStatusAgent implements PreloadBackend {
         this.prefs = { language: z.enum(['ja', 'en']).parse(args[0]) };
         return ok(this.prefs);
       default:
-        return { ok: false, error: { code: 'refused', message: 'unknown channel' } };
+        return null;
     }
   }
 
@@ -215,22 +189,5 @@ export class ScriptedStatusAgent implements PreloadBackend {
     });
     this.requests = [created, ...this.requests];
     return ok(RequestSubmitAnswerSchema.parse({ id, requests: this.requests }));
-  }
-
-  private lockView(): LockView {
-    return {
-      state: 'locked',
-      user: this.status.user,
-      hostname: this.status.hostname,
-      factors: ['pin', 'totp'],
-      enrolled: true,
-      pendingEnrolment: false,
-      remainingAttempts: 10,
-      retryAt: null,
-      lockedOut: false,
-      offlineDaysLeft: null,
-      challenge: null,
-      now: this.status.now,
-    };
   }
 }

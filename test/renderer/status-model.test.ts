@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { t } from '../../shared/i18n.js';
 import { DEVICE_RULE_KINDS, ExportChannelSchema, PresentDeviceSchema, StatusViewSchema, type DeviceRuleKind, type PresentDevice } from '../../shared/ipc.js';
 import { LOCK_STATES } from '../../shared/lock.js';
@@ -29,24 +29,16 @@ import {
   timeLeftText,
 } from '../../renderer/status-model.js';
 import { ROOT } from '../helpers/processes.js';
-import { NOW_MS, baseStatus, device } from './scripted-status-agent.js';
+import { useTimeZone } from '../helpers/time-zone.js';
+import { DAY, HOUR, MINUTE, NOW_MS } from './scripted-backend.js';
+import { baseStatus, device } from './scripted-status-agent.js';
 
 /** renderer/status-model.ts: the status window's decisions and words without a browser. */
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 const JAPANESE = /[ぁ-んァ-ヶ一-龠]/;
 
-let savedTz: string | undefined;
-beforeAll(() => {
-  savedTz = process.env.TZ;
-  process.env.TZ = 'Asia/Tokyo';
-});
-afterAll(() => {
-  if (savedTz === undefined) delete process.env.TZ;
-  else process.env.TZ = savedTz;
-});
+// Dates are worded in the process's zone.
+useTimeZone('Asia/Tokyo');
 
 describe('overall state', () => {
   it('is the most urgent of: unreachable agent, no status yet, protection off, audit, locked, failed self-inspection, server unreachable', () => {

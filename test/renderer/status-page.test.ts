@@ -1,46 +1,19 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openWithPreload, serveDirectory, type PreloadPage } from '../helpers/browser.js';
-import { ROOT } from '../helpers/processes.js';
-import { CAMERA_KEY, NOW_MS, ScriptedStatusAgent, USB_STICK_KEY, baseStatus, device } from './scripted-status-agent.js';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, useBrowserPages, type PreloadPage } from '../helpers/browser.js';
+import { MINUTE, NOW_MS } from './scripted-backend.js';
+import { CAMERA_KEY, ScriptedStatusAgent, USB_STICK_KEY, baseStatus, device } from './scripted-status-agent.js';
 
 /**
  * The status window (dist/renderer/status.html) in headless Chromium, with `window.sekimori` from
  * the real preload wired to a scripted stand-in of main + agent whose answers and pushes are
- * checked against `shared/ipc.ts`. Needs `npm run build` (global setup).
+ * checked against `shared/ipc.ts`. Needs `npm run build` (global setup). Every page must load
+ * under its CSP without a script error and never open a dialog (checked after each test).
  */
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const MINUTE = 60_000;
-
-let browser: Browser;
-let server: { url: string; close: () => Promise<void> };
-const open: PreloadPage[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  server = await serveDirectory(path.join(ROOT, 'dist'));
-  await fs.mkdir(ARTIFACTS, { recursive: true });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-afterEach(async () => {
-  for (const session of open.splice(0)) {
-    // Every page must load under its CSP without a script error and never open a dialog.
-    expect(session.errors).toEqual([]);
-    expect(session.dialogs).toEqual([]);
-    await session.close();
-  }
-});
+const pages = useBrowserPages();
 
 async function openStatus(agent: ScriptedStatusAgent, options: { locale?: string } = {}): Promise<PreloadPage> {
-  const session = await openWithPreload(browser, `${server.url}/renderer/status.html`, agent, options);
-  open.push(session);
+  const session = await pages.open('renderer/status.html', agent, options);
   await expect.poll(() => session.page.locator('#details').isVisible()).toBe(agent.connection === 'connected');
   return session;
 }
@@ -242,8 +215,7 @@ describe('status window (headless Chromium, scripted agent)', () => {
       invoke: (channel: string, args: unknown[]) =>
         channel === 'sekimori:app.prefs' ? Promise.resolve({ ok: false, error: { code: 'internal', message: 'no store' } }) : agent.invoke(channel, args),
     };
-    const session = await openWithPreload(browser, `${server.url}/renderer/status.html`, backend, { locale: 'en-US' });
-    open.push(session);
+    const session = await pages.open('renderer/status.html', backend, { locale: 'en-US' });
     await expect.poll(() => session.page.textContent('#state')).toBe('Protected');
   });
 

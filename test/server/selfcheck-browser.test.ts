@@ -5,7 +5,7 @@ import { AdminPaths, ApiPaths } from '../../shared/api.js';
 import { EMPTY_HEAD, chainEntry } from '../../shared/journal.js';
 import { SELFCHECK_DEFINITIONS, SELFCHECK_IDS, summarize, type SelfcheckCheck, type SelfcheckId } from '../../shared/selfcheck.js';
 import { sha256Hex } from '../../server/crypto.js';
-import { launchChromium } from '../helpers/browser.js';
+import { launchChromium, watchPage } from '../helpers/browser.js';
 import { ROOT } from '../helpers/processes.js';
 import { asSession, codeAt, createAccount, login, steppingClock, type TestAccount } from './admin-helpers.js';
 import { adminPut, bootServer, enrolDevice, postJson, type TestServer } from './helpers.js';
@@ -72,14 +72,7 @@ afterAll(async () => {
 
 async function open(url: string): Promise<Page> {
   const page = await context.newPage();
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(`console: ${message.text()}`);
-  });
+  watchPage(page, { into: { dialogs, errors } });
   await page.goto(url);
   return page;
 }
