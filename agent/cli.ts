@@ -8,7 +8,7 @@ import { AgentNotRunning, callAgent } from './ipc/ipc-client.js';
 import { Journal } from './journal/journal.js';
 import { scanJournal } from './journal/journal-scan.js';
 import { createLogger } from './logger.js';
-import { StateDirBusy, journalOpenFindings, startAgent } from './main.js';
+import { AgentConfigError, StateDirBusy, journalOpenFindings, startAgent } from './main.js';
 import { readHostFacts } from './platform/host-facts.js';
 import { rulesCommand } from './rules-cli.js';
 import { MAX_AUTHTOK_BYTES, pamVerify } from './pam-verify.js';
@@ -119,7 +119,7 @@ async function run(argv: string[]): Promise<number> {
       say: out,
     });
   } catch (error) {
-    if (error instanceof StateDirBusy) throw new Failure(error.message);
+    if (error instanceof StateDirBusy || error instanceof AgentConfigError) throw new Failure(error.message);
     throw error;
   }
   out(`sekimori-agent ${AGENT_VERSION} running; state in ${stateDir(values)}`);

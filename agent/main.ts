@@ -13,7 +13,8 @@ import { Journal, type JournalOpenReport } from './journal/journal.js';
 import { describeEnforcement, probeEnforcement } from './platform/enforcement.js';
 import { readHostFacts } from './platform/host-facts.js';
 import { Reporter } from './reporter/reporter.js';
-import { AgentConfigSchema, CredentialsSchema, StatePaths, ipcEndpoint, readJsonFile, writeJsonFileAtomic } from './state.js';
+import { AgentConfigSchema, CredentialsSchema, StatePaths, ipcEndpoint, readJsonFile, writeJsonFileAtomic, type AgentConfig } from './state.js';
+import { serverUrlProblem } from './reporter/transport.js';
 import { PolicySource } from './policy-source.js';
 import { FAIL_CLOSED_TIER } from './policy/profiles.js';
 import { TrustedClock, TrustedClockStateSchema, systemClockSources } from './policy/trusted-clock.js';
@@ -61,6 +62,22 @@ export interface RunningAgent {
 /** Thrown when another live process owns the state directory. */
 export class StateDirBusy extends Error {}
 
+/** Thrown when the installer's config or the command line's server URL cannot be used (message for people). */
+export class AgentConfigError extends Error {}
+
+/** The installer's config (null when absent), after checking that the server would be reached safely. */
+async function readAgentConfig(paths: StatePaths, serverUrl: string | null): Promise<AgentConfig | null> {
+  let config: AgentConfig | null;
+  try {
+    config = await readJsonFile(paths.config, AgentConfigSchema);
+  } catch (error) {
+    throw new AgentConfigError(error instanceof Error ? error.message : String(error));
+  }
+  const problem = serverUrl === null ? null : serverUrlProblem(serverUrl, { allowInsecureHttp: config?.allowInsecureHttp, tls: config?.tls });
+  if (problem !== null) throw new AgentConfigError(`--server: ${problem}`);
+  return config;
+}
+
 /**
  * The agent service's composition root: the one place that reads `process.platform`, picks the
  * platform adapters and wires journal, reporter and local IPC together.
@@ -71,6 +88,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   process.umask(0o077);
   const paths = new StatePaths(options.stateDir);
   await fs.mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  // A config that does not parse, or a server URL that would carry the token and the credential in clear, stops the agent here.
+  const config = await readAgentConfig(paths, options.serverUrl);
 
   const lock = await acquireStateLock(paths.lock);
   const startedAtMs = Date.now();
@@ -79,7 +98,6 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
   const { journal, report } = await Journal.open(paths.journal);
   await journalOpenFindings(journal, report);
 
-  const config = await readJsonFile(paths.config, AgentConfigSchema);
   const sysfsRoot = options.sysfsRoot ?? '/sys';
   let deviceControl: DeviceControl | null = null;
   const usb = usbAdapters(platform, sysfsRoot, options.logger, (key, reason) => void deviceControl?.unreadable(key, reason));
@@ -257,6 +275,8 @@ export async function startAgent(options: AgentRunOptions): Promise<RunningAgent
       nudgeStatus();
     },
     onCommands: (commands) => runCommands(commands),
+    tls: config?.tls ?? null,
+    allowInsecureHttp: config?.allowInsecureHttp === true,
   });
 
   const requests = await RequestOutbox.open(paths.requests, journal, options.logger.child({ subsystem: 'requests' }));

@@ -1,9 +1,12 @@
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { DeviceIdSchema } from '../shared/api.js';
 import { HashSchema, GENESIS_HASH } from '../shared/journal.js';
 import { TierSchema } from '../shared/policy.js';
+import { parsePin } from './reporter/tls-pins.js';
+import { serverUrlProblem } from './reporter/transport.js';
 
 /**
  * The agent's state directory: root-only (0700) on an installed system. Every file the agent
@@ -73,12 +76,55 @@ export const ReporterStateSchema = z.strictObject({
 export type ReporterState = z.infer<typeof ReporterStateSchema>;
 export const INITIAL_REPORTER_STATE: ReporterState = { ackSeq: 0, ackHash: GENESIS_HASH, lastContactAt: null };
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The certificates of a PEM bundle, or null when it holds none or one does not parse. */
+export function parsePemCertificates(pem: string): X509Certificate[] | null {
+  const blocks = pem.match(PEM_CERTIFICATE);
+  if (blocks === null) return null;
+  try {
+    return blocks.map((block) => new X509Certificate(block));
+  } catch {
+    return null;
+  }
+}
+
+/** The installer's TLS trust for an `https:` server (see README "Deploying to staff PCs"). */
+export const AgentTlsConfigSchema = z.strictObject({
+  /**
+   * PEM of the municipality's CA (one or more certificates). When set it replaces Node's public
+   * root store for the server connection: only a chain to this CA is trusted.
+   */
+  ca: z
+    .string()
+    .max(256 * 1024)
+    .refine((pem) => parsePemCertificates(pem) !== null, 'expected PEM certificates (-----BEGIN CERTIFICATE----- …)')
+    .optional(),
+  /**
+   * SPKI pins `sha256/<base64>` (`sekimori-server tls-pin --cert FILE`): the connection is accepted
+   * only if the server's leaf or a certificate of its presented chain matches one.
+   */
+  pins: z
+    .array(z.string().refine((pin) => parsePin(pin) !== null, 'expected sha256/<base64 of 32 bytes> (sekimori-server tls-pin --cert FILE)'))
+    .min(1)
+    .max(16)
+    .optional(),
+});
+export type AgentTlsConfig = z.infer<typeof AgentTlsConfigSchema>;
+
 /**
  * The installer's config file (IT pushes it with the package): where the server is and a one-time
  * enrolment token, which the agent deletes from this file once it has its own credential.
  */
 export const AgentConfigSchema = z.strictObject({
   serverUrl: z.string().url().optional(),
+  /** How the server's certificate is trusted: the municipality's CA and/or SPKI pins. */
+  tls: AgentTlsConfigSchema.optional(),
+  /**
+   * Allows a plain `http:` serverUrl to a host other than this machine. Labs only: the enrolment
+   * token, the device credential and the journal then cross the network unencrypted.
+   */
+  allowInsecureHttp: z.boolean().optional(),
   enrollToken: z.string().min(16).max(200).optional(),
   /**
    * The server's policy-signing key (SPKI DER, base64) from the installer. When present it wins
@@ -131,6 +177,10 @@ export const AgentConfigSchema = z.strictObject({
       pollSeconds: z.number().int().min(1).max(3600).optional(),
     })
     .optional(),
+}).superRefine((config, context) => {
+  // Plain HTTP to another machine (without allowInsecureHttp), or TLS settings on an http:// URL: refused at install and at start.
+  const problem = config.serverUrl === undefined ? null : serverUrlProblem(config.serverUrl, config);
+  if (problem !== null) context.addIssue({ code: 'custom', path: ['serverUrl'], message: problem });
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from './app.js';
 import { createOperationalLogger, fastifyLoggerFor } from './logging.js';
+import type { TlsFiles } from './tls.js';
 
 /**
  * The server's composition root (CONVENTIONS.md, "Lifecycle"): builds the operational logger, the
@@ -15,10 +16,12 @@ export interface StartOptions {
   readonly port: number;
   /** winston level for operational logs (default `info`). */
   readonly logLevel?: string;
+  /** Serve HTTPS with this certificate and key (`loadTlsFiles` in tls.ts); absent or null: plain HTTP. */
+  readonly tls?: TlsFiles | null;
 }
 
 export interface RunningServer {
-  /** `http://HOST:PORT`, with the port actually bound. */
+  /** `http://HOST:PORT` (`https://` with TLS), with the port actually bound. */
   readonly url: string;
   readonly adminTokenFile: string;
   /** Stops listening, finishes requests in flight, closes the database. Idempotent. */
@@ -43,7 +46,8 @@ const EXPECTED_LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL',
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const log = createOperationalLogger(options.logLevel ?? 'info');
   const lifecycle = log.child({ subsystem: 'server' });
-  const server = await createServer({ dataDir: options.dataDir, logger: fastifyLoggerFor(log.child({ subsystem: 'http' })) });
+  const tls = options.tls ?? null;
+  const server = await createServer({ dataDir: options.dataDir, logger: fastifyLoggerFor(log.child({ subsystem: 'http' })), tls });
   try {
     await server.app.listen({ host: options.host, port: options.port });
   } catch (error) {
@@ -55,8 +59,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     throw error;
   }
   const { port } = server.app.server.address() as AddressInfo;
-  const url = `http://${urlHost(options.host)}:${port}`;
-  lifecycle.info('server started', { url, dataDir: options.dataDir });
+  const url = `${tls === null ? 'http' : 'https'}://${urlHost(options.host)}:${port}`;
+  lifecycle.info('server started', { url, dataDir: options.dataDir, tls: tls !== null });
   let closing: Promise<void> | undefined;
   return {
     url,

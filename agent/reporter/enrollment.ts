@@ -1,7 +1,8 @@
 import type { HostFacts } from '../../shared/api.js';
 import type { Journal } from '../journal/journal.js';
 import { AgentConfigSchema, readJsonFile, writeJsonFileAtomic, type Credentials, type StatePaths } from '../state.js';
-import { ServerClient } from './server-client.js';
+import { ServerCertificateAlarm } from './certificate-alarm.js';
+import { ServerClient, type ServerConnectionOptions } from './server-client.js';
 
 export type EnrollOutcome =
   | { kind: 'enrolled'; credentials: Credentials; recovery: { key: Uint8Array; epoch: number } }
@@ -20,13 +21,20 @@ export async function enrollDevice(input: {
   token: string | null;
   hostFacts: () => Promise<HostFacts>;
   journal: Journal;
+  /** TLS trust and certificate alarm (the reporter's); absent: the config file's `tls` and `allowInsecureHttp`, refusals journaled here. */
+  connection?: ServerConnectionOptions;
 }): Promise<EnrollOutcome> {
   const config = await readJsonFile(input.paths.config, AgentConfigSchema);
   const serverUrl = input.serverUrl ?? config?.serverUrl ?? null;
   const token = input.token ?? config?.enrollToken ?? null;
   if (serverUrl === null || token === null) return { kind: 'not-configured' };
 
-  const result = await new ServerClient(serverUrl).enroll({ token, host: await input.hostFacts() });
+  const connection: ServerConnectionOptions = input.connection ?? {
+    tls: config?.tls ?? null,
+    allowInsecureHttp: config?.allowInsecureHttp === true,
+    onCertificateRejected: (rejection) => new ServerCertificateAlarm(input.journal, null).report(rejection),
+  };
+  const result = await new ServerClient(serverUrl, connection).enroll({ token, host: await input.hostFacts() });
   switch (result.kind) {
     case 'ok': {
       const credentials: Credentials = {

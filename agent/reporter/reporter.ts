@@ -13,7 +13,9 @@ import {
 } from '../state.js';
 import { enrollDevice } from './enrollment.js';
 import { Backoff } from './backoff.js';
-import { ServerClient } from './server-client.js';
+import { ServerCertificateAlarm } from './certificate-alarm.js';
+import { ServerClient, type ServerConnectionOptions } from './server-client.js';
+import type { TlsSettings } from './transport.js';
 import { Sleeper } from './sleeper.js';
 import type { RequestServer } from '../requests/request-outbox.js';
 
@@ -48,6 +50,10 @@ export interface ReporterOptions {
   readonly heartbeatExtras?: () => Pick<HeartbeatRequest, 'recovery'>;
   /** After every successful heartbeat (e.g. upload enrolments the server does not hold yet). */
   readonly afterHeartbeat?: () => Promise<void>;
+  /** The installer's TLS trust for `https:` server URLs (CA replacing the public roots, SPKI pins). */
+  readonly tls?: TlsSettings | null;
+  /** Plain `http:` to another machine (labs only); loopback is always allowed. */
+  readonly allowInsecureHttp?: boolean;
 }
 
 export interface ReporterSnapshot {
@@ -84,9 +90,17 @@ export class Reporter {
   private wakeTimer: NodeJS.Timeout | null = null;
   /** Command results not yet delivered; kept in memory only (a restart re-runs the commands, which are idempotent). */
   private pendingAcks: CommandAck[] = [];
+  /** Every connection's TLS settings and the once-per-failure journal entry for a refused certificate. */
+  private readonly connection: ServerConnectionOptions;
 
   constructor(private readonly options: ReporterOptions) {
     this.backoff = new Backoff(options.retryBaseMs, options.retryMaxMs);
+    const alarm = new ServerCertificateAlarm(options.journal, options.logger);
+    this.connection = {
+      tls: options.tls ?? null,
+      allowInsecureHttp: options.allowInsecureHttp === true,
+      onCertificateRejected: (rejection) => alarm.report(rejection),
+    };
   }
 
   /** Loads stored credentials and ack, then runs until `dispose`. */
@@ -140,7 +154,7 @@ export class Reporter {
   requestServer(): RequestServer {
     const client = (): { client: ServerClient; credential: string } | null => {
       const credentials = this.credentials;
-      return credentials === null ? null : { client: new ServerClient(this.serverUrl() ?? credentials.serverUrl), credential: credentials.credential };
+      return credentials === null ? null : { client: new ServerClient(this.serverUrl() ?? credentials.serverUrl, this.connection), credential: credentials.credential };
     };
     return {
       submit: async (request) => {
@@ -162,13 +176,13 @@ export class Reporter {
       put: async (bundle) => {
         const credentials = this.credentials;
         if (credentials === null) return false;
-        const result = await new ServerClient(this.serverUrl() ?? credentials.serverUrl).putCredentials(credentials.credential, bundle);
+        const result = await new ServerClient(this.serverUrl() ?? credentials.serverUrl, this.connection).putCredentials(credentials.credential, bundle);
         return result.kind === 'ok';
       },
       lookup: async (user) => {
         const credentials = this.credentials;
         if (credentials === null) return null;
-        const result = await new ServerClient(this.serverUrl() ?? credentials.serverUrl).lookupCredentials(credentials.credential, user);
+        const result = await new ServerClient(this.serverUrl() ?? credentials.serverUrl, this.connection).lookupCredentials(credentials.credential, user);
         return result.kind === 'ok' ? result.value : null;
       },
     };
@@ -206,6 +220,7 @@ export class Reporter {
       token: this.options.enrollToken,
       hostFacts: this.options.hostFacts,
       journal: this.options.journal,
+      connection: this.connection,
     });
     switch (outcome.kind) {
       case 'enrolled':
@@ -233,7 +248,7 @@ export class Reporter {
   }
 
   private async cycle(credentials: Credentials): Promise<Step> {
-    const client = new ServerClient(this.serverUrl() ?? credentials.serverUrl);
+    const client = new ServerClient(this.serverUrl() ?? credentials.serverUrl, this.connection);
     const journal = this.options.journal;
     if (!this.ackConfirmed || Date.now() >= this.nextHeartbeatAt) {
       const sentAt = performance.now();

@@ -18,6 +18,7 @@ import {
 } from '../../shared/api.js';
 import type { JournalEntry } from '../../shared/journal.js';
 import { DeviceRequestSchema, type DeviceRequest, type DeviceRequestSubmission } from '../../shared/requests.js';
+import { ServerCertificateRejected, transportFor, type CertificateRejection, type TlsSettings, type Transport } from './transport.js';
 
 /** How a call to the server ended: an answer, a refusal the server explained, or no answer at all. */
 export type CallResult<T> =
@@ -27,12 +28,30 @@ export type CallResult<T> =
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
+/** How to reach the server safely (the installer's config): TLS trust, plain HTTP in labs, and who hears of a refused certificate. */
+export interface ServerConnectionOptions {
+  readonly tls?: TlsSettings | null;
+  /** Plain `http:` to a host other than this machine (labs only). */
+  readonly allowInsecureHttp?: boolean;
+  /** Called when the server's certificate was refused (nothing was sent); the call then ends `unreachable`. */
+  readonly onCertificateRejected?: (rejection: CertificateRejection) => Promise<void> | void;
+}
+
 /**
  * The agent's side of the /api/v1 protocol. Every answer is validated with the shared schema: a
  * server (or something pretending to be one) that answers nonsense is treated as unreachable.
+ * `https:` URLs go through the verified TLS transport (transport.ts); a refused certificate or a
+ * refused URL (plain HTTP to another machine) sends nothing and ends `unreachable`, like an outage.
  */
 export class ServerClient {
-  constructor(private readonly baseUrl: string) {}
+  private readonly transport: Transport;
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly connection: ServerConnectionOptions = {},
+  ) {
+    this.transport = transportFor(baseUrl, connection);
+  }
 
   enroll(body: EnrollRequest): Promise<CallResult<EnrollResponse>> {
     return this.post(ApiPaths.enroll, body, null, EnrollResponseSchema);
@@ -79,21 +98,21 @@ export class ServerClient {
     const headers: Record<string, string> = {};
     if (method !== 'GET') headers['content-type'] = 'application/json';
     if (credential !== null) headers.authorization = `Bearer ${credential}`;
-    let response: Response;
-    let text: string;
+    let response: { status: number; text: string };
     try {
-      response = await fetch(new URL(route, this.baseUrl), {
+      response = await this.transport({
         method,
+        url: new URL(route, this.baseUrl),
         headers,
         body: method === 'GET' ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
-      text = await response.text();
     } catch (error) {
+      if (error instanceof ServerCertificateRejected) await this.connection.onCertificateRejected?.(error.rejection);
       return { kind: 'unreachable', message: describeNetworkError(error) };
     }
-    const json = safeJson(text);
-    if (response.ok) {
+    const json = safeJson(response.text);
+    if (response.status >= 200 && response.status < 300) {
       const parsed = schema.safeParse(json);
       return parsed.success
         ? { kind: 'ok', value: parsed.data }
@@ -117,7 +136,10 @@ function safeJson(text: string): unknown {
 function describeNetworkError(error: unknown): string {
   if (error instanceof Error) {
     const cause = (error as Error & { cause?: { code?: string } }).cause;
-    return cause?.code ? `${error.message} (${cause.code})` : error.message;
+    if (cause?.code) return `${error.message} (${cause.code})`;
+    // node:https errors carry the code themselves (fetch's wrap it in `cause`).
+    const code = (error as NodeJS.ErrnoException).code;
+    return code && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
   }
   return String(error);
 }
