@@ -34,9 +34,10 @@ import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import type { AgentStatus } from '../shared/api.js';
 import { createServer } from '../server/app.js';
-import { commandsForHeartbeat } from '../server/commands.js';
+import { MAX_COMMANDS_PER_HEARTBEAT, commandsForHeartbeat } from '../server/commands.js';
 import { authenticateDevice } from '../server/credentials.js';
 import { loadOrCreateDataKey } from '../server/data-key.js';
+import { heartbeatPolicyEtag } from '../server/requests.js';
 import { SqliteOpsQueries } from '../server/ops/ops-db.js';
 import { terminalListSql } from '../server/sqlite-admin.js';
 import { auditCsvChunks } from '../server/ops/audit-export.js';
@@ -609,7 +610,8 @@ async function benchHeartbeats(dataDir: string, rows: string[][]): Promise<void>
   console.log(`  raw heartbeat UPDATE, autocommit, FULL (the server's): ${fmt(rawFull)} /s; NORMAL: ${fmt(rawNormal)} /s; FULL, 64 per transaction: ${fmt(rawGrouped)} /s`);
   console.log(`  raw UPDATE of last_seen_at only, FULL: ${fmt(seenFull)} /s; 64 per transaction: ${fmt(seenGrouped)} /s`);
 
-  // The heartbeat's store calls in the route's order, one after another, without HTTP: the database's share.
+  // The heartbeat's store calls in the route's order (server/routes/heartbeat.ts: the status with the
+  // commands taken in its group commit, the policy etag), one after another, without HTTP: the database's share.
   const store = SqliteStore.open(dataDir, { create: false });
   const dataKey = loadOrCreateDataKey(dataDir);
   let storeCalls = 0;
@@ -619,9 +621,10 @@ async function benchHeartbeats(dataDir: string, rows: string[][]): Promise<void>
     const deviceId = await authenticateDevice(store, `Bearer ${credentialOf(index)}`);
     if (deviceId === null) throw new Error('bench credential refused');
     const now = new Date().toISOString();
-    await store.recordHeartbeat(deviceId, JSON.parse(statusJson(index, 0, '0'.repeat(64))) as AgentStatus, now);
-    await store.policyHead(tierOf(index));
-    await commandsForHeartbeat(store, dataKey, deviceId, now);
+    const head = await store.recordHeartbeat(deviceId, JSON.parse(statusJson(index, 0, '0'.repeat(64))) as AgentStatus, now, { limit: MAX_COMMANDS_PER_HEARTBEAT });
+    if (head === null) throw new Error('bench device not enrolled');
+    await heartbeatPolicyEtag({ store, log: console }, deviceId, tierOf(index), head.seq, now);
+    await commandsForHeartbeat(store, dataKey, deviceId, now, head.commands);
     storeCalls += 1;
   }
   const storeRate = storeCalls / ((performance.now() - storeStart) / 1000);

@@ -3,11 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { firstAdminNotice } from './first-admin.js';
 
 /**
  * `npm start`: the whole product on one machine for a developer or an evaluator. Starts the server
  * with its embedded SQLite database, an agent enrolled to it, and the Electron app where its binary
- * exists; prints where to look; Ctrl+C stops everything cleanly. Data lives in ./.sekimori/.
+ * exists; prints where to look (and, at the first start of a data directory, the first administrator's
+ * credentials, once: build/first-admin.ts); Ctrl+C stops everything cleanly. Data lives in ./.sekimori/.
  */
 const root = path.resolve(import.meta.dirname, '../..');
 const dataRoot = path.resolve(process.env.SEKIMORI_HOME ?? path.join(root, '.sekimori'));
@@ -91,6 +93,10 @@ async function main(): Promise<void> {
     });
   });
 
+  // The server has created its database: the first start of a data directory creates the first
+  // administrator; its password and TOTP secret go to this terminal only (below), never to a log.
+  const admin = await firstAdminNotice(serverData, url);
+
   const enrolled = fs.existsSync(path.join(agentState, 'credentials.json'));
   const agentArgs = ['run', '--state', agentState, '--server', url];
   if (!enrolled) {
@@ -121,6 +127,7 @@ async function main(): Promise<void> {
       `  Admin token:    ${path.join(serverData, 'admin-token')}`,
       `  Server data:    ${serverData}  (SQLite: sekimori.db)`,
       `  Agent state:    ${agentState}  (journal.jsonl; npx sekimori-agent status --state ${agentState})`,
+      ...admin.lines,
       '',
     ].join('\n'),
   );

@@ -16,12 +16,14 @@ import { limitJsonDepth } from './http/json-depth.js';
 import { zodSerializerCompiler, zodValidatorCompiler } from './http/zod-schemas.js';
 import { loadOrCreatePolicyKey, type PolicySigningKey } from './policy-key.js';
 import { adminCommandRoutes } from './routes/admin-commands.js';
+import { adminEnrollmentRoutes } from './routes/admin-enrollment.js';
 import { adminPolicyRoutes } from './routes/admin-policies.js';
 import { adminRecoveryRoutes } from './routes/admin-recovery.js';
 import { MAX_REPORT_RUNS, adminSelfcheckRoutes } from './routes/admin-selfcheck.js';
 import { adminLoginRoutes, adminSessionRoutes } from './routes/admin-session.js';
 import { adminTerminalRoutes } from './routes/admin-terminals.js';
 import { adminUserRoutes } from './routes/admin-users.js';
+import { adminViolationRoutes } from './routes/admin-violations.js';
 import { adminRoutes } from './routes/admin.js';
 import { dashboardRoutes, defaultDashboardDir } from './routes/dashboard.js';
 import { enrollRoutes } from './routes/enroll.js';
@@ -32,6 +34,7 @@ import { policyRoutes } from './routes/policy.js';
 import { userCredentialRoutes } from './routes/user-credentials.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
+import type { TlsFiles } from './tls.js';
 import { serverVersion } from './version.js';
 
 export interface ServerOptions {
@@ -53,6 +56,12 @@ export interface ServerOptions {
   readonly onlineWindowMs?: number;
   /** Most self-inspection runs one report may cover (default MAX_REPORT_RUNS in routes/admin-selfcheck.ts). */
   readonly maxReportRuns?: number;
+  /**
+   * Serve HTTPS with this certificate and key (server/tls.ts); absent or null: plain HTTP. Under
+   * TLS `request.protocol` is `https` (the socket is encrypted), which the admin login's "HTTPS or
+   * this machine" rule and the Origin check rely on.
+   */
+  readonly tls?: TlsFiles | null;
 }
 
 /** A registered route and, for admin routes, who may call it. */
@@ -140,6 +149,7 @@ export async function createServer(options: ServerOptions): Promise<SekimoriServ
         maxReportRuns: options.maxReportRuns ?? MAX_REPORT_RUNS,
       },
       options.logger,
+      options.tls ?? null,
     );
   } catch (error) {
     await ops.close();
@@ -180,12 +190,9 @@ interface AppDeps {
   readonly maxReportRuns: number;
 }
 
-async function buildApp({ store, adminToken, policyKey, dataKey, clock, dashboardDir, routes, ops, onlineWindowMs, maxReportRuns }: AppDeps, logger: ServerOptions['logger']): Promise<FastifyInstance> {
-  const app = Fastify({
-    bodyLimit: MAX_BODY_BYTES,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    ...loggerOptions(logger),
-  });
+async function buildApp({ store, adminToken, policyKey, dataKey, clock, dashboardDir, routes, ops, onlineWindowMs, maxReportRuns }: AppDeps, logger: ServerOptions['logger'], tls: TlsFiles | null = null): Promise<FastifyInstance> {
+  const fastifyOptions = { bodyLimit: MAX_BODY_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, ...loggerOptions(logger) };
+  const app: FastifyInstance = tls === null ? Fastify(fastifyOptions) : Fastify({ ...fastifyOptions, https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' } });
   try {
     configure(app);
     app.addHook('onRoute', (route) => {
@@ -209,9 +216,11 @@ async function buildApp({ store, adminToken, policyKey, dataKey, clock, dashboar
     await app.register(adminPolicyRoutes, { store, auth, policyKey, clock });
     await app.register(adminRecoveryRoutes, { store, auth, dataKey, clock });
     await app.register(adminCommandRoutes, { store, auth, clock });
+    await app.register(adminEnrollmentRoutes, { store, auth, clock });
     await app.register(adminUserRoutes, { store, auth, clock });
     await app.register(requestRoutes, { store, auth, clock });
     await app.register(adminSelfcheckRoutes, { store, auth, clock, maxReportRuns });
+    await app.register(adminViolationRoutes, { store, auth, clock });
     ops.registerRoutes(app, {
       version: serverVersion(),
       authorizeMetrics: bearerAuthorizer(adminToken),

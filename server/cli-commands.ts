@@ -1,21 +1,23 @@
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ADMIN_ROLES, AdminNameSchema, AdminRoleSchema, DeviceIdSchema, type DeviceSummary } from '../shared/api.js';
+import { ADMIN_ROLES, AdminNameSchema, AdminRoleSchema, DeviceIdSchema, type AdminRole, type DeviceSummary } from '../shared/api.js';
 import { TIERS, type Tier } from '../shared/policy.js';
-import { assertNever } from '../shared/result.js';
+import { assertNever, type Result } from '../shared/result.js';
 import { parseUntrustedJson } from '../shared/safe-json.js';
-import { createAdminAccount } from './admin-accounts.js';
+import { createAdminAccount, type CreatedAdmin, type ScryptParams } from './admin-accounts.js';
 import { recordAdminAction } from './admin-trail.js';
 import { verifyStoredChain } from './chain.js';
 import { systemClock, type Clock } from './clock.js';
 import { sha256Hex } from './crypto.js';
 import { DataDirError } from './data-dir.js';
 import { loadOrCreateDataKey } from './data-key.js';
-import { DEFAULT_TOKEN_TTL_HOURS, MAX_TOKEN_TTL_HOURS, issueEnrollmentToken } from './enrollment.js';
+import { DEFAULT_TOKEN_TTL_HOURS, DEFAULT_TOKEN_USES, EnrollmentTokenIdSchema, MAX_TOKEN_TTL_HOURS, MAX_TOKEN_USES, createEnrollmentToken } from './enrollment.js';
 import { ListenError, startServer } from './main.js';
 import { isTier, policyDocument, publishPolicy } from './policies.js';
 import { loadOrCreatePolicyKey } from './policy-key.js';
 import { SqliteStore, StoreOpenError } from './sqlite-store.js';
+import { TlsFileError, loadTlsFiles, tlsPins } from './tls.js';
+import type { EnrollmentTokenSummary } from './store.js';
 import { serverVersion } from './version.js';
 
 /**
@@ -58,12 +60,13 @@ const MAIN_USAGE = `Usage: ${PROGRAM} <command> [options]
 
 Commands:
   start             Run the server.
-  enrollment-token  Print a new one-time enrolment token.
+  enrollment-token  Print a new enrolment token (one or more uses); list or revoke tokens.
   events            Count or verify the events held for a device.
   devices           List enrolled devices.
   policy set        Validate, sign and publish a tier's policy from a JSON file.
   policy show       Print a tier's current policy.
   create-admin      Create an administrator account (prints its initial password and TOTP secret once).
+  tls-pin           Print the SPKI pin (sha256/…) of a TLS certificate, for the agents' config.
 
 Options:
   -h, --help        Show this help.
@@ -88,28 +91,52 @@ const dataOption = { data: { type: 'string' } } as const;
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   start: {
-    usage: `Usage: ${PROGRAM} start --data DIR [--port N] [--host H]
+    usage: `Usage: ${PROGRAM} start --data DIR [--port N] [--host H] [--tls-cert FILE --tls-key FILE]
 
 Runs the server until SIGTERM or SIGINT, then closes it cleanly and exits 0.
-Prints "${PROGRAM} listening on http://HOST:PORT" on stdout once listening.
+Prints "${PROGRAM} listening on http://HOST:PORT" (https:// with TLS) on stdout once listening.
+Without TLS, serve only on this machine (development) or behind a TLS proxy: agents refuse
+plain http:// to another machine unless their config allows it (labs).
 
-  --data DIR   Data directory (database, admin token); created with mode 0700.
-  --port N     TCP port; 0 picks a free one. Default ${DEFAULT_PORT}.
-  --host H     Address to listen on. Default ${DEFAULT_HOST}.
-  -h, --help   Show this help.`,
-    options: { ...help, ...dataOption, port: { type: 'string' }, host: { type: 'string' } },
+  --data DIR        Data directory (database, admin token); created with mode 0700.
+  --port N          TCP port; 0 picks a free one. Default ${DEFAULT_PORT}.
+  --host H          Address to listen on. Default ${DEFAULT_HOST}.
+  --tls-cert FILE   Serve HTTPS with this certificate (PEM; leaf first, then intermediates).
+  --tls-key FILE    Its private key (PEM); refused when group or others may read it.
+  -h, --help        Show this help.`,
+    options: { ...help, ...dataOption, port: { type: 'string' }, host: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
     run: runStart,
   },
   'enrollment-token': {
-    usage: `Usage: ${PROGRAM} enrollment-token --data DIR [--ttl-hours N]
+    usage: `Usage: ${PROGRAM} enrollment-token --data DIR [--ttl-hours N] [--uses N] [--json]
+       ${PROGRAM} enrollment-token --data DIR --list [--json]
+       ${PROGRAM} enrollment-token --data DIR --revoke ID
 
-Creates a one-time enrolment token and prints it on stdout (one line, nothing else).
+Creates an enrolment token and prints it on stdout (one line, nothing else; with --json:
+{"id", "token", "uses", "createdAt", "expiresAt"}). A token with --uses N enrols up to N
+terminals (one installer config for a whole rollout); anyone holding it can enrol a terminal
+until it is used up, expires or is revoked. The server keeps only its hash and its id (enr_…),
+which each terminal it enrolls records. Recorded in the admin trail (actor cli).
+--list prints every token's id, creation, expiry, uses and state (never the token).
+--revoke ID spends every remaining use of the token now (it stays listed).
 Works whether or not the server is running.
 
   --data DIR       Data directory of the server.
   --ttl-hours N    Hours until the token expires. Default ${DEFAULT_TOKEN_TTL_HOURS}, at most ${MAX_TOKEN_TTL_HOURS}.
+  --uses N         Terminals it may enrol. Default ${DEFAULT_TOKEN_USES}, at most ${MAX_TOKEN_USES}.
+  --json           Print JSON instead (a new token, or the list).
+  --list           List the tokens instead of creating one.
+  --revoke ID      Revoke the token with this id instead of creating one.
   -h, --help       Show this help.`,
-    options: { ...help, ...dataOption, 'ttl-hours': { type: 'string' } },
+    options: {
+      ...help,
+      ...dataOption,
+      'ttl-hours': { type: 'string' },
+      uses: { type: 'string' },
+      json: { type: 'boolean' },
+      list: { type: 'boolean' },
+      revoke: { type: 'string' },
+    },
     run: runEnrollmentToken,
   },
   events: {
@@ -174,6 +201,19 @@ hash and the secret sealed. Role "auditor" may only read. Works whether or not t
   -h, --help    Show this help.`,
     options: { ...help, ...dataOption, user: { type: 'string' }, role: { type: 'string' } },
     run: runCreateAdmin,
+  },
+  'tls-pin': {
+    usage: `Usage: ${PROGRAM} tls-pin --cert FILE
+
+Prints the SPKI pin (sha256/<base64>: SHA-256 of the public key's DER SubjectPublicKeyInfo) of
+each certificate in FILE (PEM), one line each, in file order: the server's own certificate first
+for a full chain. Put it in the agents' config as "tls": {"pins": ["sha256/…"]}. The pin follows
+the key, not the certificate: a renewal with the same key keeps it. Reads only FILE.
+
+  --cert FILE   Certificate file (PEM).
+  -h, --help    Show this help.`,
+    options: { ...help, cert: { type: 'string' } },
+    run: runTlsPin,
   },
 };
 
@@ -247,7 +287,8 @@ function isExpected(error: unknown): error is Error {
     error instanceof CommandError ||
     error instanceof StoreOpenError ||
     error instanceof DataDirError ||
-    error instanceof ListenError
+    error instanceof ListenError ||
+    error instanceof TlsFileError
   );
 }
 
@@ -256,9 +297,16 @@ async function runStart(values: Values, io: CliIo): Promise<number> {
   const host = stringValue(values, 'host') ?? DEFAULT_HOST;
   if (host === '') throw new UsageError('--host must not be empty');
   const port = parsePort(stringValue(values, 'port'));
+  const tlsCert = stringValue(values, 'tls-cert');
+  const tlsKey = stringValue(values, 'tls-key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = tlsCert !== undefined && tlsKey !== undefined ? loadTlsFiles(tlsCert, tlsKey) : null;
   const stopSignal = io.untilStopSignal();
-  const server = await startServer({ dataDir, host, port });
+  const server = await startServer({ dataDir, host, port, tls });
   io.stdout(`${PROGRAM} listening on ${server.url}`);
+  if (tls === null && !isLoopbackAddress(host)) {
+    io.stderr(`${PROGRAM}: warning: plain HTTP on ${host}: agents refuse http:// to another machine (unless their config sets allowInsecureHttp, labs only) and administrators can log in only from this machine; give --tls-cert and --tls-key`);
+  }
   io.stdout(`data directory ${dataDir} (admin token: ${server.adminTokenFile})`);
   await stopSignal;
   // A request that never finishes must not keep a service manager waiting for ever.
@@ -272,16 +320,71 @@ async function runStart(values: Values, io: CliIo): Promise<number> {
   return EXIT_OK;
 }
 
+function runTlsPin(values: Values, io: CliIo): Promise<number> {
+  const file = stringValue(values, 'cert');
+  if (file === undefined || file === '') throw new UsageError('missing --cert FILE');
+  for (const pin of tlsPins(file)) io.stdout(pin);
+  return Promise.resolve(EXIT_OK);
+}
+
 async function runEnrollmentToken(values: Values, io: CliIo): Promise<number> {
   const dataDir = requireData(values);
+  const revoke = stringValue(values, 'revoke');
+  const list = values.list === true;
+  const creating = values['ttl-hours'] !== undefined || values.uses !== undefined;
+  if ((list && revoke !== undefined) || ((list || revoke !== undefined) && creating)) {
+    throw new UsageError('give at most one of --list, --revoke ID, or a new token\'s --ttl-hours/--uses');
+  }
+  if (revoke !== undefined && values.json === true) throw new UsageError('--json does not go with --revoke');
+  if (revoke !== undefined && !EnrollmentTokenIdSchema.safeParse(revoke).success) {
+    throw new UsageError(`--revoke ${JSON.stringify(printable(revoke))} is not a token id (enr_ followed by 24 hex digits; see --list)`);
+  }
   const ttlHours = parseTtlHours(stringValue(values, 'ttl-hours'));
+  const uses = parseUses(stringValue(values, 'uses'));
   const store = SqliteStore.open(dataDir, { create: false });
   try {
-    io.stdout(await issueEnrollmentToken(store, ttlHours, (io.clock ?? systemClock)()));
+    const now = (io.clock ?? systemClock)();
+    if (list) {
+      const tokens = await store.listEnrollmentTokens();
+      if (values.json === true) io.stdout(JSON.stringify({ tokens }, null, 2));
+      else for (const line of enrollmentTokenTable(tokens, now)) io.stdout(line);
+      return EXIT_OK;
+    }
+    if (revoke !== undefined) {
+      const revoked = await store.revokeEnrollmentToken(revoke, now.toISOString());
+      if (revoked === null) throw new CommandError(`no enrolment token ${revoke}`);
+      await recordAdminAction(store, now, 'cli', 'enrollment-token.revoked', {}, { tokenId: revoked.id, enrolledDevices: revoked.enrolledDevices });
+      io.stdout(`revoked ${revoked.id} (${revoked.enrolledDevices} terminal(s) enrolled with it)`);
+      return EXIT_OK;
+    }
+    const issued = await createEnrollmentToken(store, { ttlHours, uses, now, createdBy: 'cli' });
+    await recordAdminAction(store, now, 'cli', 'enrollment-token.created', {}, { tokenId: issued.id, uses: issued.uses, expiresAt: issued.expiresAt });
+    io.stdout(values.json === true ? JSON.stringify(issued) : issued.token);
   } finally {
     await store.close();
   }
   return EXIT_OK;
+}
+
+const TOKEN_COLUMNS = ['ID', 'CREATED', 'EXPIRES', 'USED', 'LEFT', 'TERMINALS', 'STATE'];
+
+/** Tab-separated lines of `enrollment-token --list`; STATE is active, used-up, expired or revoked at `now`. */
+export function enrollmentTokenTable(tokens: readonly EnrollmentTokenSummary[], now: Date): string[] {
+  const state = (token: EnrollmentTokenSummary): string => {
+    if (token.revokedAt !== null) return 'revoked';
+    if (token.expiresAt <= now.toISOString()) return 'expired';
+    return token.usesLeft === 0 ? 'used-up' : 'active';
+  };
+  const rows = tokens.map((token) => [
+    token.id,
+    token.createdAt,
+    token.expiresAt,
+    `${token.maxUses - token.usesLeft}/${token.maxUses}`,
+    String(token.usesLeft),
+    String(token.enrolledDevices),
+    state(token),
+  ]);
+  return [TOKEN_COLUMNS, ...rows].map((cells) => cells.join('\t'));
 }
 
 async function runEvents(values: Values, io: CliIo): Promise<number> {
@@ -381,21 +484,61 @@ async function runCreateAdmin(values: Values, io: CliIo): Promise<number> {
   // The database first: a mistyped --data is an error, not a new data directory with a new key.
   const store = SqliteStore.open(dataDir, { create: false });
   try {
-    const dataKey = loadOrCreateDataKey(dataDir);
-    const now = (io.clock ?? systemClock)();
-    const created = await createAdminAccount({ store, dataKey }, { user, role: role.data, now });
+    const created = await addAdminAccount(store, dataDir, { user, role: role.data, now: (io.clock ?? systemClock)() });
     if (!created.ok) throw new CommandError(created.error.message);
-    await recordAdminAction(store, now, 'cli', 'account.created', {}, { account: user, role: role.data });
-    const account = created.value;
-    io.stdout(`created ${account.role} account ${account.user}`);
-    io.stdout(`initial password: ${account.initialPassword}`);
-    io.stdout(`TOTP secret (base32): ${account.totpSecret}`);
-    io.stdout(`otpauth URI: ${account.totpUri}`);
-    io.stdout('Shown once: add the secret to an authenticator app now; the password must be changed at the first login.');
+    for (const line of createdAdminLines(created.value)) io.stdout(line);
   } finally {
     await store.close();
   }
   return EXIT_OK;
+}
+
+/** `create-admin`'s work: the account (data key created if missing) and its `account.created` row (actor `cli`). */
+async function addAdminAccount(
+  store: SqliteStore,
+  dataDir: string,
+  request: { readonly user: string; readonly role: AdminRole; readonly now: Date; readonly scrypt?: ScryptParams },
+): Promise<Result<CreatedAdmin, 'exists'>> {
+  const dataKey = loadOrCreateDataKey(dataDir);
+  const created = await createAdminAccount({ store, dataKey }, request);
+  if (created.ok) await recordAdminAction(store, request.now, 'cli', 'account.created', {}, { account: request.user, role: request.role });
+  return created;
+}
+
+/** What `create-admin` prints, once, about a new account (stdout only: never logged). */
+export function createdAdminLines(account: CreatedAdmin): string[] {
+  return [
+    `created ${account.role} account ${account.user}`,
+    `initial password: ${account.initialPassword}`,
+    `TOTP secret (base32): ${account.totpSecret}`,
+    `otpauth URI: ${account.totpUri}`,
+    'Shown once: add the secret to an authenticator app now; the password must be changed at the first login.',
+  ];
+}
+
+/** The account `npm start` creates in an empty data directory. */
+export const FIRST_ADMIN_USER = 'admin';
+
+/**
+ * The first administrator (`npm start`): when the database in `dataDir` holds no administrator
+ * account, creates `user` (role admin) exactly as `create-admin` does and returns it — its password
+ * and TOTP secret exist only in that answer; null when an account exists already (then nothing is
+ * created, and there is nothing to print). The database must exist (the server started once).
+ */
+export async function createFirstAdmin(
+  dataDir: string,
+  now: Date,
+  options: { readonly user?: string; readonly scrypt?: ScryptParams } = {},
+): Promise<CreatedAdmin | null> {
+  const store = SqliteStore.open(dataDir, { create: false });
+  try {
+    if ((await store.listAdminAccounts()).length > 0) return null;
+    const created = await addAdminAccount(store, dataDir, { user: options.user ?? FIRST_ADMIN_USER, role: 'admin', now, scrypt: options.scrypt });
+    // Another process created that name between the check and here: an account exists.
+    return created.ok ? created.value : null;
+  } finally {
+    await store.close();
+  }
 }
 
 function requireTier(values: Values): Tier {
@@ -444,6 +587,11 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\u{${char.charCodeAt(0).toString(16)}}`);
 }
 
+/** Whether a listen address only serves this machine. */
+function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}
+
 function requireData(values: Values): string {
   const dataDir = stringValue(values, 'data');
   if (dataDir === undefined || dataDir === '') throw new CommandError('missing --data DIR');
@@ -460,6 +608,13 @@ function parsePort(text: string | undefined): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
   if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port ${JSON.stringify(text)} is not a port number (0-65535)`);
   return port;
+}
+
+function parseUses(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_TOKEN_USES;
+  const uses = /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(uses >= 1 && uses <= MAX_TOKEN_USES)) throw new UsageError(`--uses ${JSON.stringify(text)} must be a whole number from 1 to ${MAX_TOKEN_USES}`);
+  return uses;
 }
 
 function parseTtlHours(text: string | undefined): number {

@@ -23,10 +23,11 @@ export function newCommandId(): string {
 /**
  * The device's open commands as the heartbeat sends them (marked delivered). A `set-recovery-key`
  * is stored with its epoch only: its key is opened from the device's pending recovery key here, at
- * the last moment, so the key exists in one sealed place.
+ * the last moment, so the key exists in one sealed place. `taken`: the commands the heartbeat's
+ * `recordHeartbeat` already took (with `deliver`); absent: taken here.
  */
-export async function commandsForHeartbeat(store: Store, dataKey: DataKey, deviceId: string, at: string): Promise<Command[]> {
-  const open = await store.takeCommandsToDeliver(deviceId, MAX_COMMANDS_PER_HEARTBEAT, at);
+export async function commandsForHeartbeat(store: Store, dataKey: DataKey, deviceId: string, at: string, taken?: readonly StoredCommand[]): Promise<Command[]> {
+  const open = taken ?? (await store.takeCommandsToDeliver(deviceId, MAX_COMMANDS_PER_HEARTBEAT, at));
   const keys = open.some((command) => command.type === 'set-recovery-key') ? await store.recoveryKeys(deviceId) : null;
   const out: Command[] = [];
   for (const command of open) {

@@ -287,6 +287,98 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX selfcheck_runs_by_device_finished ON selfcheck_runs (device_id, finished_at, seq);
     `,
   },
+  {
+    version: 8,
+    name: 'acknowledged violations: per-terminal acknowledged count and seq, and the acknowledgements',
+    // Open violations = violation_count (kept at ingest since migration 5) − violations_acked_count:
+    // ingest writes nothing new, an acknowledgement moves the two columns (server/sqlite-violations.ts).
+    sql: `
+      ALTER TABLE devices ADD COLUMN violations_acked_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE devices ADD COLUMN violations_acked_seq INTEGER NOT NULL DEFAULT 0;
+
+      -- One row per acknowledgement: the violations with seq in (from_seq, up_to_seq], who, when, why.
+      CREATE TABLE violation_acks (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        from_seq INTEGER NOT NULL CHECK (from_seq >= 0),
+        up_to_seq INTEGER NOT NULL CHECK (up_to_seq > from_seq),
+        violations INTEGER NOT NULL CHECK (violations >= 1)
+      ) STRICT;
+      CREATE INDEX violation_acks_by_device ON violation_acks (device_id, id);
+    `,
+  },
+  {
+    version: 9,
+    name: 'enrolment tokens with a use limit, an id, revocation; the token id each device enrolled with',
+    // Multi-use tokens (one installer config for every PC of a rollout): max_uses and uses_left,
+    // spent by a conditional decrement (server/sqlite-enrollment.ts). The table is rebuilt: SQLite
+    // cannot add a NOT NULL UNIQUE column. Tokens from before keep their state (one use; spent when
+    // used_at was set) and get a random id; devices get the id of the token that enrolled them
+    // (from used_by_device, which goes: a multi-use token enrols many). No foreign key from devices,
+    // so the record outlives what it names (like admin_actions).
+    sql: `
+      CREATE TABLE enrollment_tokens_v9 (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        max_uses INTEGER NOT NULL CHECK (max_uses >= 1),
+        uses_left INTEGER NOT NULL CHECK (uses_left >= 0 AND uses_left <= max_uses),
+        last_used_at TEXT,
+        revoked_at TEXT
+      ) STRICT;
+      INSERT INTO enrollment_tokens_v9 (id, token_hash, created_at, created_by, expires_at, max_uses, uses_left, last_used_at)
+        SELECT 'enr_' || lower(hex(randomblob(12))), token_hash, created_at, 'cli', expires_at, 1,
+               CASE WHEN used_at IS NULL THEN 1 ELSE 0 END, used_at
+        FROM enrollment_tokens;
+
+      ALTER TABLE devices ADD COLUMN enrollment_token_id TEXT;
+      UPDATE devices SET enrollment_token_id =
+        (SELECT n.id FROM enrollment_tokens o JOIN enrollment_tokens_v9 n ON n.token_hash = o.token_hash
+         WHERE o.used_by_device = devices.id);
+
+      DROP TABLE enrollment_tokens;
+      ALTER TABLE enrollment_tokens_v9 RENAME TO enrollment_tokens;
+      CREATE INDEX enrollment_tokens_by_expiry ON enrollment_tokens (expires_at);
+      CREATE INDEX devices_by_enrollment_token ON devices (enrollment_token_id) WHERE enrollment_token_id IS NOT NULL;
+    `,
+  },
+  {
+    version: 10,
+    name: 'policies per group of terminals (tier, department); the version delivered to each device; the tier an administrator assigns',
+    // group_policies: every version of a (tier, department) document, and a row with a NULL payload
+    // where the group policy was deleted. Versions share the tier's sequence with policies (each
+    // insert checks both tables, server/sqlite-group-policies.ts), so (tier, version) names one
+    // document. devices.policy_basis/policy_version: the etag of the document last composed for the
+    // device and the version it was given, so a device's version never goes backwards
+    // (server/requests.ts). devices.tier is no longer the last heartbeat's: set by the first one
+    // (while NULL) or by an administrator; tier_mismatch is the differing tier last reported and
+    // recorded as tamper (NULL: the reports match).
+    sql: `
+      CREATE TABLE group_policies (
+        id INTEGER PRIMARY KEY,
+        tier TEXT NOT NULL,
+        department TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        payload TEXT,
+        signature TEXT,
+        key_id TEXT,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        UNIQUE (tier, version),
+        CHECK ((payload IS NULL) = (signature IS NULL) AND (payload IS NULL) = (key_id IS NULL))
+      ) STRICT;
+      CREATE INDEX group_policies_by_group ON group_policies (tier, department, version);
+
+      ALTER TABLE devices ADD COLUMN policy_basis TEXT;
+      ALTER TABLE devices ADD COLUMN policy_version INTEGER;
+      ALTER TABLE devices ADD COLUMN tier_mismatch TEXT;
+    `,
+  },
 ];
 
 /** What `migrate` did. */

@@ -3,7 +3,7 @@ import { canonicalJson } from '../shared/canonical-json.js';
 import { TIERS, validatePolicy, type Policy, type Tier } from '../shared/policy.js';
 import { err, ok, type Result } from '../shared/result.js';
 import type { PolicySigningKey } from './policy-key.js';
-import type { PolicyHead, Store, StoredPolicy } from './store.js';
+import type { PolicyHead, Store, StoredGroupPolicy, StoredPolicy } from './store.js';
 
 /**
  * Publishing signed policies (DESIGN.md §5), shared by the admin API and the CLI.
@@ -67,8 +67,8 @@ export async function publishPolicy(
     return err('invalid-policy', `tier: the document says ${JSON.stringify(submitted.tier)} but is published for "${tier}"`);
   }
   for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt += 1) {
-    const head = await store.policyHead(tier);
-    const version = Math.max(head?.version ?? 0, FIRST_PUBLISHED_VERSION - 1) + 1;
+    // The tier's sequence is shared with its group policies (server/requests.ts): any newer document has a higher version.
+    const version = Math.max(await store.lastPolicyVersion(tier), FIRST_PUBLISHED_VERSION - 1) + 1;
     const validated = validatePolicy({ ...submitted, version, issuedAt: now.toISOString(), tier });
     if (!validated.ok) return err('invalid-policy', validated.error.message);
     const payload = canonicalJson(validated.value.policy);
@@ -89,4 +89,63 @@ export async function publishPolicy(
 /** The document of a stored policy (its payload was validated before it was signed). */
 export function policyDocument(policy: StoredPolicy): Policy {
   return JSON.parse(policy.payload) as Policy;
+}
+
+export interface PublishedGroup extends Published {
+  readonly department: string;
+}
+
+/**
+ * Publishes `document` as the policy of the terminals of `tier` in `department` (所属): the same
+ * validation, canonical JSON and signature as a tier's policy; its version is the next of the
+ * tier's sequence (shared with the tier's own documents). It replaces the tier's document for those
+ * terminals only.
+ */
+export async function publishGroupPolicy(
+  store: Store,
+  key: PolicySigningKey,
+  tier: Tier,
+  department: string,
+  document: unknown,
+  now: Date,
+  createdBy: string = DEFAULT_PUBLISHER,
+): Promise<Result<PublishedGroup, PublishErrorCode>> {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    return err('invalid-policy', '(policy): must be a JSON object');
+  }
+  const submitted = document as Record<string, unknown>;
+  if (submitted.tier !== undefined && submitted.tier !== tier) {
+    return err('invalid-policy', `tier: the document says ${JSON.stringify(submitted.tier)} but is published for "${tier}"`);
+  }
+  for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt += 1) {
+    const version = Math.max(await store.lastPolicyVersion(tier), FIRST_PUBLISHED_VERSION - 1) + 1;
+    const validated = validatePolicy({ ...submitted, version, issuedAt: now.toISOString(), tier });
+    if (!validated.ok) return err('invalid-policy', validated.error.message);
+    const payload = canonicalJson(validated.value.policy);
+    const stored: StoredGroupPolicy = { tier, department, version, keyId: key.keyId, createdAt: now.toISOString(), createdBy, payload, signature: key.sign(payload) };
+    if (await store.addGroupPolicy(stored)) return ok({ tier, department, version, keyId: key.keyId, etag: policyEtag(stored) });
+  }
+  return err('conflict', `tier ${tier}: another publisher kept taking the next version; try again`);
+}
+
+/**
+ * Deletes the group's policy (its terminals get the tier's again): a history row that takes the
+ * next version of the tier's sequence. `not-found` when the group has no current policy.
+ */
+export async function deleteGroupPolicy(
+  store: Store,
+  tier: Tier,
+  department: string,
+  now: Date,
+  createdBy: string = DEFAULT_PUBLISHER,
+): Promise<Result<{ readonly tier: Tier; readonly department: string; readonly version: number; readonly deletedVersion: number }, 'not-found' | 'conflict'>> {
+  for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt += 1) {
+    const current = await store.groupPolicyHead(tier, department);
+    if (current === null) return err('not-found', `no policy for department ${JSON.stringify(department)} of tier ${tier}`);
+    const version = Math.max(await store.lastPolicyVersion(tier), FIRST_PUBLISHED_VERSION - 1) + 1;
+    if (await store.addGroupPolicy({ tier, department, version, createdAt: now.toISOString(), createdBy, payload: null })) {
+      return ok({ tier, department, version, deletedVersion: current.version });
+    }
+  }
+  return err('conflict', `tier ${tier}: another publisher kept taking the next version; try again`);
 }

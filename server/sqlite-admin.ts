@@ -62,6 +62,8 @@ interface TerminalRow {
   policy_version: number | null;
   enforcement: string | null;
   violation_count: number;
+  violations_acked_count: number;
+  violations_acked_seq: number;
   tamper_flag_count: number;
   ack_seq: number;
   status_json: string | null;
@@ -86,7 +88,7 @@ const TERMINAL_COLUMNS = `d.id, d.hostname, d.os, d.arch, d.agent_version, ${TIE
   json_extract(d.status_json, '$.lockState') AS lock_state,
   json_extract(d.status_json, '$.policyVersion') AS policy_version,
   json_extract(d.status_json, '$.enforcement.state') AS enforcement,
-  d.violation_count, d.tamper_flag_count, d.ack_seq`;
+  d.violation_count, d.violations_acked_count, d.violations_acked_seq, d.tamper_flag_count, d.ack_seq`;
 
 export class SqliteAdminTables {
   private readonly statements;
@@ -349,7 +351,10 @@ function toTerminal(row: TerminalRow): TerminalRecord {
     lockState: typeof row.lock_state === 'string' ? row.lock_state : null,
     policyVersion: typeof row.policy_version === 'number' && Number.isInteger(row.policy_version) ? row.policy_version : null,
     enforcement: typeof row.enforcement === 'string' ? row.enforcement : null,
-    violations: row.violation_count,
+    // Open violations: a counter difference read from the row (migration 8), never a count of events.
+    violations: Math.max(0, row.violation_count - row.violations_acked_count),
+    violationsTotal: row.violation_count,
+    violationsAckedSeq: row.violations_acked_seq,
     tamperFlags: row.tamper_flag_count,
   };
 }

@@ -9,20 +9,25 @@ import { planBatch } from './chain.js';
 import { sha256Hex } from './crypto.js';
 import { migrate, SchemaTooNewError } from './migrations.js';
 import { SqliteAdminTables } from './sqlite-admin.js';
+import { SqliteEnrollmentTables } from './sqlite-enrollment.js';
 import { SqliteRequestTables } from './sqlite-requests.js';
 import { SqliteSelfcheckTables } from './sqlite-selfcheck.js';
+import { SqliteViolationTables } from './sqlite-violations.js';
+import { SqliteGroupPolicyTables } from './sqlite-group-policies.js';
 import {
   DEFAULT_DEVICE_TIER,
   MAX_TAMPER_RECORDS_PER_DEVICE,
   TAMPER_EVENT_TYPES,
   VIOLATION_EVENT_TYPES,
-  isTamperKind,
+  isTamperRecordKind,
   type AdminSessionRecord,
   type AppendOutcome,
   type ChainHead,
   type ChainRejection,
+  type HeartbeatRecord,
   type DeviceRecoveryKeys,
   type EnrollmentTokenRecord,
+  type EnrollmentTokenSummary,
   type LoginThrottleRecord,
   type NewAdminAccount,
   type NewAdminAction,
@@ -37,6 +42,14 @@ import {
   type SelfcheckReportQuery,
   type SelfcheckReportSource,
   type StoredSelfcheckRun,
+  type NewViolationAck,
+  type StoredViolationAck,
+  type ViolationAckOutcome,
+  type DevicePolicyContext,
+  type GroupPolicyDeletion,
+  type GroupPolicyHead,
+  type GroupPolicyHistoryEntry,
+  type StoredGroupPolicy,
   type RecoveryCandidate,
   type SealedRecoveryKey,
   type Store,
@@ -77,6 +90,17 @@ export interface SqliteStoreOptions {
 interface DeviceHeadRow {
   ack_seq: number;
   ack_hash: string;
+}
+
+/** A heartbeat waiting for the next group commit (`recordHeartbeat`). */
+interface PendingHeartbeat {
+  readonly deviceId: string;
+  readonly status: AgentStatus;
+  readonly seenAt: string;
+  /** Take up to this many commands to deliver in the same transaction; null: none. */
+  readonly deliverLimit: number | null;
+  resolve(record: HeartbeatRecord | null): void;
+  reject(error: Error): void;
 }
 
 interface DeviceSummaryRow {
@@ -190,20 +214,55 @@ export class SqliteStore implements Store {
   private readonly admin: SqliteAdminTables;
   private readonly requests: SqliteRequestTables;
   private readonly selfcheck: SqliteSelfcheckTables;
-  private readonly pendingHeartbeats: { deviceId: string; status: AgentStatus; seenAt: string; resolve: (head: ChainHead | null) => void; reject: (error: Error) => void }[] = [];
+  private readonly violations: SqliteViolationTables;
+  private readonly groupPolicies: SqliteGroupPolicyTables;
+  private readonly enrollment: SqliteEnrollmentTables;
+  private readonly pendingHeartbeats: PendingHeartbeat[] = [];
+  // What a heartbeat would otherwise query every time, remembered by this connection. Kept right
+  // without knowing the writers: TEMP triggers of this connection see every row any statement of
+  // it writes (`sekimori_*_written` below), and a commit by another connection (a CLI process:
+  // `policy set`) changes `PRAGMA data_version`, which every use checks first (`noteOtherWriters`):
+  // then both are dropped and re-read from the database.
+  /**
+   * Devices that may have open commands: a superset, so a heartbeat of any other device skips the
+   * commands query (nearly every heartbeat). Every inserted or updated `commands` row adds its
+   * device; a device leaves only when a delivery finds it has no open command. Null: to be loaded.
+   */
+  private openCommandDevices: Set<string> | null = null;
+  /** The newest policy of each tier asked for (null: none published); any write to `policies` clears it. */
+  private readonly policyHeads = new Map<Tier, PolicyHead | null>();
+  /** `PRAGMA data_version` at the last check; null: never checked. */
+  private seenDataVersion: number | null = null;
 
   private constructor(private readonly db: Database.Database) {
+    // Before any statement is prepared, so none is compiled without the triggers.
+    db.function('sekimori_command_written', { deterministic: false }, (deviceId: unknown) => {
+      if (typeof deviceId === 'string') this.openCommandDevices?.add(deviceId);
+      return null;
+    });
+    db.function('sekimori_policy_written', { deterministic: false }, () => {
+      this.policyHeads.clear();
+      return null;
+    });
+    db.exec(`
+      CREATE TEMP TRIGGER IF NOT EXISTS sekimori_command_inserted AFTER INSERT ON main.commands
+      BEGIN SELECT sekimori_command_written(NEW.device_id); END;
+      CREATE TEMP TRIGGER IF NOT EXISTS sekimori_command_updated AFTER UPDATE ON main.commands
+      BEGIN SELECT sekimori_command_written(NEW.device_id); END;
+      CREATE TEMP TRIGGER IF NOT EXISTS sekimori_policy_inserted AFTER INSERT ON main.policies
+      BEGIN SELECT sekimori_policy_written(); END;
+      CREATE TEMP TRIGGER IF NOT EXISTS sekimori_policy_updated AFTER UPDATE ON main.policies
+      BEGIN SELECT sekimori_policy_written(); END;
+      CREATE TEMP TRIGGER IF NOT EXISTS sekimori_policy_deleted AFTER DELETE ON main.policies
+      BEGIN SELECT sekimori_policy_written(); END;
+    `);
     this.admin = new SqliteAdminTables(db);
     this.requests = new SqliteRequestTables(db);
     this.selfcheck = new SqliteSelfcheckTables(db);
+    this.violations = new SqliteViolationTables(db);
+    this.groupPolicies = new SqliteGroupPolicyTables(db);
+    this.enrollment = new SqliteEnrollmentTables(db);
     this.statements = {
-      addToken: db.prepare<[string, string, string]>(
-        'INSERT INTO enrollment_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)',
-      ),
-      consumeToken: db.prepare<{ tokenHash: string; now: string }>(
-        'UPDATE enrollment_tokens SET used_at = @now WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @now',
-      ),
-      markTokenUser: db.prepare<[string, string]>('UPDATE enrollment_tokens SET used_by_device = ? WHERE token_hash = ?'),
       insertDevice: db.prepare<Omit<NewDevice, 'recoveryKey'> & { genesis: string }>(
         `INSERT INTO devices (id, hostname, os, arch, hardware_id, agent_version, credential_hash, enrolled_at, ack_seq, ack_hash, recovery_tag)
          VALUES (@id, @hostname, @os, @arch, @hardwareId, @agentVersion, @credentialHash, @enrolledAt, 0, @genesis, @recoveryTag)`,
@@ -251,6 +310,8 @@ export class SqliteStore implements Store {
          WHERE device_id = ? AND acked_at IS NULL AND cancelled_at IS NULL ORDER BY seq LIMIT ?`,
       ),
       markDelivered: db.prepare<[string, string]>('UPDATE commands SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL'),
+      dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+      openCommandDevices: db.prepare<[], string>('SELECT DISTINCT device_id FROM commands WHERE acked_at IS NULL AND cancelled_at IS NULL').pluck(),
       ackCommand: db.prepare<{ id: string; deviceId: string; at: string; ok: number; detail: string | null }, CommandRow>(
         `UPDATE commands SET acked_at = @at, ok = @ok, detail = @detail
          WHERE id = @id AND device_id = @deviceId AND acked_at IS NULL AND cancelled_at IS NULL
@@ -301,16 +362,23 @@ export class SqliteStore implements Store {
          ) AS found`,
       ),
       credentialHash: db.prepare<[string], { credential_hash: string }>('SELECT credential_hash FROM devices WHERE id = ?'),
-      heartbeat: db.prepare<[string, string, string, Tier, string], DeviceHeadRow>(
-        `UPDATE devices SET status_json = ?, last_seen_at = ?, agent_version = ?, tier = ? WHERE id = ?
-         RETURNING ack_seq, ack_hash`,
+      // The tier is set apart, only when it changed: writing the same value still moves its two
+      // index entries (devices_by_tier, devices_list_by_tier_hostname), two more pages per heartbeat
+      // to write to the WAL and check-point back.
+      heartbeat: db.prepare<[string, string, string, string], DeviceHeadRow & { tier: string | null }>(
+        `UPDATE devices SET status_json = ?, last_seen_at = ?, agent_version = ? WHERE id = ?
+         RETURNING ack_seq, ack_hash, tier`,
       ),
+      // Only the first report sets the tier (migration 10): after that it is the stored one, changed
+      // by an administrator only (server/sqlite-group-policies.ts), never by what a device claims.
+      setTier: db.prepare<[Tier, string]>('UPDATE devices SET tier = ? WHERE id = ? AND tier IS NULL'),
       deviceTier: db.prepare<[string], { tier: string | null }>('SELECT tier FROM devices WHERE id = ?'),
       // Inserts only above every stored version of the tier: versions strictly increase.
       addPolicy: db.prepare<StoredPolicy>(
         `INSERT INTO policies (tier, version, payload, signature, key_id, created_at, created_by)
          SELECT @tier, @version, @payload, @signature, @keyId, @createdAt, @createdBy
-         WHERE NOT EXISTS (SELECT 1 FROM policies WHERE tier = @tier AND version >= @version)`,
+         WHERE NOT EXISTS (SELECT 1 FROM policies WHERE tier = @tier AND version >= @version)
+           AND NOT EXISTS (SELECT 1 FROM group_policies WHERE tier = @tier AND version >= @version)`,
       ),
       policyHead: db.prepare<[string], PolicyHeadRow>(
         'SELECT tier, version, key_id, created_at, created_by FROM policies WHERE tier = ? ORDER BY version DESC LIMIT 1',
@@ -381,6 +449,10 @@ export class SqliteStore implements Store {
       if (mode !== 'wal') throw new StoreOpenError(`${file}: cannot switch to WAL journal mode (got ${String(mode)})`);
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // 128 MiB of page cache (the default is 16): at 100,000 terminals `devices` and its indexes are
+      // about 105 MB, and heartbeats read and rewrite them all in turn, so with less nearly every
+      // heartbeat reads its row and index pages from the file again.
+      db.pragma('cache_size = -131072');
       migrate(db);
       return new SqliteStore(db);
     } catch (error) {
@@ -395,27 +467,33 @@ export class SqliteStore implements Store {
   }
 
   addEnrollmentToken(token: EnrollmentTokenRecord): Promise<void> {
-    return this.run(() => {
-      this.statements.addToken.run(token.tokenHash, token.createdAt, token.expiresAt);
-    });
+    return this.run(() => this.enrollment.add(token));
   }
 
   enrollDevice(tokenHash: string, device: NewDevice): Promise<boolean> {
     return this.run(() =>
       this.db
         .transaction(() => {
-          // Consume first: the conditional UPDATE is the atomic check-and-set, so a token can be
-          // spent once however many requests race for it.
-          const consumed = this.statements.consumeToken.run({ tokenHash, now: device.enrolledAt });
-          if (consumed.changes !== 1) return false;
+          // Spend first: the conditional decrement is the atomic check-and-set, so a token's uses
+          // are spent at most once each however many requests race for them.
+          const tokenId = this.enrollment.spend(tokenHash, device.enrolledAt);
+          if (tokenId === null) return false;
           const { recoveryKey, ...row } = device;
           this.statements.insertDevice.run({ ...row, genesis: GENESIS_HASH });
           this.statements.insertRecoveryKey.run({ deviceId: device.id, slot: 'current', commandId: null, ...recoveryKey });
-          this.statements.markTokenUser.run(device.id, tokenHash);
+          this.enrollment.markDevice(device.id, tokenId);
           return true;
         })
         .immediate(),
     );
+  }
+
+  listEnrollmentTokens(): Promise<EnrollmentTokenSummary[]> {
+    return this.run(() => this.enrollment.list());
+  }
+
+  revokeEnrollmentToken(id: string, at: string): Promise<EnrollmentTokenSummary | null> {
+    return this.run(() => this.db.transaction(() => this.enrollment.revoke(id, at)).immediate());
   }
 
   deviceCredentialHash(deviceId: string): Promise<string | null> {
@@ -426,11 +504,13 @@ export class SqliteStore implements Store {
    * Heartbeats are group-committed: every heartbeat that arrives in one turn of the event loop is
    * written in one transaction (one fsync), and each caller is answered after that commit. With many
    * terminals beating at once this turns N commits into a few; a lone heartbeat waits one tick.
+   * With `deliver`, the heartbeat's commands are taken in that transaction too (their delivery
+   * marks ride on the same commit, and the heartbeat needs no second statement after it).
    */
-  recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string): Promise<ChainHead | null> {
+  recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string, deliver?: { readonly limit: number }): Promise<HeartbeatRecord | null> {
     if (this.closed) return Promise.reject(new Error('SqliteStore used after close()'));
     return new Promise((resolve, reject) => {
-      this.pendingHeartbeats.push({ deviceId, status, seenAt, resolve, reject });
+      this.pendingHeartbeats.push({ deviceId, status, seenAt, deliverLimit: deliver?.limit ?? null, resolve, reject });
       if (this.pendingHeartbeats.length === 1) setImmediate(() => this.flushHeartbeats());
     });
   }
@@ -443,13 +523,19 @@ export class SqliteStore implements Store {
       return;
     }
     try {
-      const rows = this.db.transaction(() =>
-        batch.map((item) => this.statements.heartbeat.get(JSON.stringify(item.status), item.seenAt, item.status.agentVersion, item.status.tier ?? DEFAULT_DEVICE_TIER, item.deviceId)),
-      )();
-      batch.forEach((item, index) => {
-        const row = rows[index];
-        item.resolve(row ? toHead(row) : null);
-      });
+      // IMMEDIATE: the write lock from the start, so no other connection commits between the
+      // check of data_version and the reads it vouches for.
+      const records = this.db.transaction(() =>
+        batch.map((item): HeartbeatRecord | null => {
+          const row = this.statements.heartbeat.get(JSON.stringify(item.status), item.seenAt, item.status.agentVersion, item.deviceId);
+          if (!row) return null;
+          const tier = item.status.tier ?? DEFAULT_DEVICE_TIER;
+          if (row.tier !== tier) this.statements.setTier.run(tier, item.deviceId);
+          const head = toHead(row);
+          return item.deliverLimit === null ? head : { ...head, commands: this.deliverCommands(item.deviceId, item.deliverLimit, item.seenAt) };
+        }),
+      ).immediate();
+      batch.forEach((item, index) => item.resolve(records[index] ?? null));
     } catch (error) {
       for (const item of batch) item.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -545,7 +631,7 @@ export class SqliteStore implements Store {
   tamperRecords(deviceId: string): Promise<TamperRecord[]> {
     return this.run(() =>
       this.statements.tamper.all(deviceId).map((row) => {
-        if (!isTamperKind(row.kind)) throw new Error(`tamper record with unknown kind ${JSON.stringify(row.kind)}`);
+        if (!isTamperRecordKind(row.kind)) throw new Error(`tamper record with unknown kind ${JSON.stringify(row.kind)}`);
         return {
           kind: row.kind,
           seq: row.seq,
@@ -573,8 +659,14 @@ export class SqliteStore implements Store {
 
   policyHead(tier: Tier): Promise<PolicyHead | null> {
     return this.run(() => {
+      // Every heartbeat asks (its policy etag): remembered until `policies` changes (see policyHeads).
+      this.noteOtherWriters();
+      const known = this.policyHeads.get(tier);
+      if (known !== undefined) return known;
       const row = this.statements.policyHead.get(tier);
-      return row ? toPolicyHead(row) : null;
+      const head = row ? Object.freeze(toPolicyHead(row)) : null;
+      this.policyHeads.set(tier, head);
+      return head;
     });
   }
 
@@ -645,17 +737,47 @@ export class SqliteStore implements Store {
   }
 
   takeCommandsToDeliver(deviceId: string, limit: number, at: string): Promise<StoredCommand[]> {
-    return this.run(() =>
-      this.db
-        .transaction(() =>
-          this.statements.openCommands.all(deviceId, limit).map((row) => {
-            if (row.delivered_at !== null) return toCommand(row);
-            this.statements.markDelivered.run(at, row.id);
-            return toCommand({ ...row, delivered_at: at });
-          }),
-        )
-        .immediate(),
-    );
+    return this.run(() => {
+      if (!this.mayHaveOpenCommands(deviceId)) return [];
+      // Nearly every heartbeat has nothing new to deliver: answered from one read, without taking
+      // the write lock (the answer the transaction below would give at this instant).
+      const open = this.statements.openCommands.all(deviceId, limit);
+      if (open.length === 0) this.openCommandDevices?.delete(deviceId);
+      if (open.every((row) => row.delivered_at !== null)) return open.map(toCommand);
+      return this.db.transaction(() => this.deliverCommands(deviceId, limit, at)).immediate();
+    });
+  }
+
+  /** The device's open commands, oldest first, those not yet delivered marked delivered at `at` (inside a write transaction). */
+  private deliverCommands(deviceId: string, limit: number, at: string): StoredCommand[] {
+    if (!this.mayHaveOpenCommands(deviceId)) return [];
+    const open = this.statements.openCommands.all(deviceId, limit);
+    if (open.length === 0) this.openCommandDevices?.delete(deviceId);
+    return open.map((row) => {
+      if (row.delivered_at !== null) return toCommand(row);
+      this.statements.markDelivered.run(at, row.id);
+      return toCommand({ ...row, delivered_at: at });
+    });
+  }
+
+  /** False only when the device certainly has no open command (see `openCommandDevices`). */
+  private mayHaveOpenCommands(deviceId: string): boolean {
+    this.noteOtherWriters();
+    this.openCommandDevices ??= new Set(this.statements.openCommandDevices.all());
+    return this.openCommandDevices.has(deviceId);
+  }
+
+  /**
+   * Drops what this connection remembers (open-command devices, policy heads) when another
+   * connection has committed since the last check. The version is read before anything is
+   * re-read, so a commit racing with the re-read is caught by the next check.
+   */
+  private noteOtherWriters(): void {
+    const version = this.statements.dataVersion.get() ?? null;
+    if (version === this.seenDataVersion) return;
+    this.seenDataVersion = version;
+    this.openCommandDevices = null;
+    this.policyHeads.clear();
   }
 
   acknowledgeCommands(deviceId: string, acks: readonly CommandAck[], at: string): Promise<StoredCommand[]> {
@@ -913,6 +1035,58 @@ export class SqliteStore implements Store {
 
   countSelfcheckRuns(query: SelfcheckReportQuery): Promise<number> {
     return this.run(() => this.selfcheck.countRuns(query));
+  }
+
+  acknowledgeViolations(request: NewViolationAck): Promise<ViolationAckOutcome | null> {
+    return this.run(() => this.violations.acknowledge(request));
+  }
+
+  lastPolicyVersion(tier: Tier): Promise<number> {
+    return this.run(() => this.groupPolicies.lastVersion(tier));
+  }
+
+  addGroupPolicy(policy: StoredGroupPolicy | GroupPolicyDeletion): Promise<boolean> {
+    return this.run(() => this.groupPolicies.add(policy));
+  }
+
+  currentGroupPolicy(tier: Tier, department: string): Promise<StoredGroupPolicy | null> {
+    return this.run(() => this.groupPolicies.current(tier, department));
+  }
+
+  groupPolicyHead(tier: Tier, department: string): Promise<GroupPolicyHead | null> {
+    return this.run(() => this.groupPolicies.head(tier, department));
+  }
+
+  listGroupPolicies(tier: Tier): Promise<GroupPolicyHead[]> {
+    return this.run(() => this.groupPolicies.list(tier));
+  }
+
+  groupPolicyHistory(tier: Tier, department: string): Promise<GroupPolicyHistoryEntry[]> {
+    return this.run(() => this.groupPolicies.history(tier, department));
+  }
+
+  devicePolicyContext(deviceId: string): Promise<DevicePolicyContext | null> {
+    return this.run(() => this.groupPolicies.context(deviceId));
+  }
+
+  deliveredPolicyVersion(deviceId: string, basis: string, natural: number): Promise<number | null> {
+    return this.run(() => this.groupPolicies.deliveredVersion(deviceId, basis, natural));
+  }
+
+  setDeviceTier(deviceId: string, tier: Tier): Promise<{ previous: Tier } | null> {
+    return this.run(() => this.groupPolicies.setTier(deviceId, tier));
+  }
+
+  recordTierMismatch(deviceId: string, stored: Tier, reported: Tier, seq: number, at: string): Promise<boolean> {
+    return this.run(() => this.groupPolicies.recordMismatch(deviceId, stored, reported, seq, at));
+  }
+
+  clearTierMismatch(deviceId: string): Promise<void> {
+    return this.run(() => this.groupPolicies.clearMismatch(deviceId));
+  }
+
+  violationAcks(deviceId: string, limit: number): Promise<StoredViolationAck[] | null> {
+    return this.run(() => this.violations.list(deviceId, limit));
   }
 
   /** Runs a synchronous database call behind the asynchronous interface; a throw becomes a rejection. */

@@ -18,25 +18,34 @@ import type { SelfcheckResult, SelfcheckRun } from '../shared/selfcheck.js';
  * store keeps them as opaque text.
  */
 export interface Store {
-  /** Saves a new one-time enrolment token (by its hash). */
+  /** Saves a new enrolment token (by its hash) with its number of uses (default 1). */
   addEnrollmentToken(token: EnrollmentTokenRecord): Promise<void>;
 
   /**
-   * Consumes the enrolment token with hash `tokenHash` and creates `device`, atomically: either
-   * both happen or neither. Returns false (and changes nothing) when the token is unknown, already
-   * used, or expired at `device.enrolledAt`; two concurrent enrolments with one token cannot both
-   * succeed.
+   * Spends one use of the enrolment token with hash `tokenHash` and creates `device` recording the
+   * token's id (never the token), atomically: either both happen or neither. Returns false (and
+   * changes nothing) when the token is unknown, used up, revoked, or expired at `device.enrolledAt`;
+   * concurrent enrolments racing for a token's last use cannot both succeed.
    */
   enrollDevice(tokenHash: string, device: NewDevice): Promise<boolean>;
+
+  /** Every enrolment token (never the token itself), newest first, with how many devices each enrolled. */
+  listEnrollmentTokens(): Promise<EnrollmentTokenSummary[]>;
+
+  /** Revokes the token: no further use, kept for the record. Null for an unknown id. */
+  revokeEnrollmentToken(id: string, at: string): Promise<EnrollmentTokenSummary | null>;
 
   /** The SHA-256 hex of the device's credential, or null for an unknown device. */
   deviceCredentialHash(deviceId: string): Promise<string | null>;
 
   /**
    * Stores the device's latest status and when it was seen. Returns the device's chain head (what
-   * the server has acknowledged), or null for an unknown device.
+   * the server has acknowledged), or null for an unknown device. With `deliver`, also takes the
+   * commands to send right after the status is stored, in the same step: `commands` is what
+   * `takeCommandsToDeliver(deviceId, deliver.limit, seenAt)` would answer at that instant (for a
+   * heartbeat with nothing to process between the two: no acks, no recovery report).
    */
-  recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string): Promise<ChainHead | null>;
+  recordHeartbeat(deviceId: string, status: AgentStatus, seenAt: string, deliver?: { readonly limit: number }): Promise<HeartbeatRecord | null>;
 
   /**
    * Appends a batch of journal entries to the device's chain in one transaction, applying the
@@ -276,8 +285,96 @@ export interface Store {
   /** How many runs `selfcheckReportSources(query)` would return (one index walk; the report's size guard). */
   countSelfcheckRuns(query: SelfcheckReportQuery): Promise<number>;
 
+  // --- acknowledged violations (migration 8; server/sqlite-violations.ts) ----------------------
+
+  /**
+   * Acknowledges, atomically, the device's violations with seq in (its acknowledged seq,
+   * `upToSeq`] (`upToSeq` null or above the chain head: up to the head). Null for an unknown device;
+   * `nothing` (and no change) when that range holds no violation.
+   */
+  acknowledgeViolations(request: NewViolationAck): Promise<ViolationAckOutcome | null>;
+
+  /** The device's acknowledgements, newest first, at most `limit`; null for an unknown device. */
+  violationAcks(deviceId: string, limit: number): Promise<StoredViolationAck[] | null>;
+
+  // --- policies per group of terminals, delivered versions, assigned tiers (migration 10; server/sqlite-group-policies.ts)
+
+  /** The highest version the tier's sequence has given (tier and group documents, deletions included); 0 when none. */
+  lastPolicyVersion(tier: Tier): Promise<number>;
+
+  /**
+   * Stores a group policy version, or (`payload` null) the deletion of the group's policy. Returns
+   * false (nothing stored) when the tier's sequence already holds this version or a later one.
+   */
+  addGroupPolicy(policy: StoredGroupPolicy | GroupPolicyDeletion): Promise<boolean>;
+
+  /** The group's current policy (null: none, or deleted). */
+  currentGroupPolicy(tier: Tier, department: string): Promise<StoredGroupPolicy | null>;
+
+  /** The group's current policy without its payload (what a heartbeat needs). */
+  groupPolicyHead(tier: Tier, department: string): Promise<GroupPolicyHead | null>;
+
+  /** The tier's groups that have a current policy, by department. */
+  listGroupPolicies(tier: Tier): Promise<GroupPolicyHead[]>;
+
+  /** Every version and deletion of the group's policy, newest first. */
+  groupPolicyHistory(tier: Tier, department: string): Promise<GroupPolicyHistoryEntry[]>;
+
+  /** What decides a device's policy: its stored tier, department, revision, and the differing tier it last reported; null for an unknown device. */
+  devicePolicyContext(deviceId: string): Promise<DevicePolicyContext | null>;
+
+  /**
+   * The version the device's document named `basis` (its etag) is delivered with: the stored one
+   * when `basis` is the one last composed, else max(last version + 1, `natural`), stored. Never
+   * lower than a version given before. Null for an unknown device.
+   */
+  deliveredPolicyVersion(deviceId: string, basis: string, natural: number): Promise<number | null>;
+
+  /**
+   * Sets the device's tier (an administrator's decision). The agent's current report, when it
+   * differs from the new tier, becomes the known mismatch (not recorded again). Returns the tier it
+   * replaced, or null for an unknown device.
+   */
+  setDeviceTier(deviceId: string, tier: Tier): Promise<{ readonly previous: Tier } | null>;
+
+  /**
+   * A heartbeat reported `reported`, which differs from the stored tier: records a `tier-mismatch`
+   * tamper record (at journal position `seq`) unless this very tier is the known mismatch. Returns
+   * whether it was recorded.
+   */
+  recordTierMismatch(deviceId: string, stored: Tier, reported: Tier, seq: number, at: string): Promise<boolean>;
+
+  /** The device reports its stored tier again: forgets the known mismatch. */
+  clearTierMismatch(deviceId: string): Promise<void>;
+
   close(): Promise<void>;
 }
+
+export interface NewViolationAck {
+  readonly deviceId: string;
+  /** The highest journal seq acknowledged (what the administrator saw); null: everything received. */
+  readonly upToSeq: number | null;
+  readonly at: string;
+  readonly actor: string;
+  readonly comment: string;
+}
+
+export interface StoredViolationAck {
+  readonly id: number;
+  readonly deviceId: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly comment: string;
+  /** Exclusive: the acknowledged seq before this one. */
+  readonly fromSeq: number;
+  readonly upToSeq: number;
+  /** Violations acknowledged (seq in (fromSeq, upToSeq]). */
+  readonly violations: number;
+}
+
+export type ViolationAckOutcome =
+  | { readonly status: 'acknowledged'; readonly ack: StoredViolationAck; readonly open: number }
+  | { readonly status: 'nothing'; readonly ackedSeq: number; readonly open: number };
 
 /** A stored self-inspection run: a `selfcheck.result` event whose data validated with `SelfcheckRunSchema`. */
 export interface StoredSelfcheckRun {
@@ -428,7 +525,12 @@ export interface TerminalRecord {
   readonly lockState: string | null;
   readonly policyVersion: number | null;
   readonly enforcement: string | null;
+  /** Open (unacknowledged) violations: `violationsTotal` minus those acknowledged (migration 8). */
   readonly violations: number;
+  /** Every violation received. */
+  readonly violationsTotal: number;
+  /** Violations with seq up to this one are acknowledged (0: none). */
+  readonly violationsAckedSeq: number;
   readonly tamperFlags: number;
 }
 
@@ -520,11 +622,37 @@ export interface ChainHead {
   readonly hash: string;
 }
 
+/** What `recordHeartbeat` answers: the chain head, and the commands taken when it was asked to deliver. */
+export interface HeartbeatRecord extends ChainHead {
+  readonly commands?: StoredCommand[];
+}
+
 export interface EnrollmentTokenRecord {
   /** SHA-256 hex of the token. */
   readonly tokenHash: string;
   readonly createdAt: string;
   readonly expiresAt: string;
+  /** `enr_` + 24 hex digits (server/enrollment.ts); the store makes a random one when absent. */
+  readonly id?: string;
+  /** How many devices it may enrol (default 1). */
+  readonly maxUses?: number;
+  /** The administrator account, `api-token` or `cli` (default). */
+  readonly createdBy?: string;
+}
+
+/** An enrolment token as listed: never the token, nor its hash. */
+export interface EnrollmentTokenSummary {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly expiresAt: string;
+  readonly maxUses: number;
+  /** 0 when used up or revoked. */
+  readonly usesLeft: number;
+  readonly lastUsedAt: string | null;
+  readonly revokedAt: string | null;
+  /** Devices that record this token's id (enrolled with it). */
+  readonly enrolledDevices: number;
 }
 
 export interface NewDevice {
@@ -565,6 +693,45 @@ export interface StoredPolicy extends PolicyHead {
   readonly signature: string;
 }
 
+/** A policy document for the terminals of one department (所属) of a tier; its version is from the tier's sequence. */
+export interface GroupPolicyHead extends PolicyHead {
+  readonly department: string;
+}
+
+export interface StoredGroupPolicy extends GroupPolicyHead {
+  readonly payload: string;
+  readonly signature: string;
+}
+
+/** The deletion of a group's policy: a row in its history that takes a version of the tier's sequence. */
+export interface GroupPolicyDeletion {
+  readonly tier: Tier;
+  readonly department: string;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly payload: null;
+}
+
+/** One row of a group's history: a published version (`keyId`) or a deletion (`deleted`, `keyId` null). */
+export interface GroupPolicyHistoryEntry {
+  readonly version: number;
+  readonly keyId: string | null;
+  readonly deleted: boolean;
+  readonly createdAt: string;
+  readonly createdBy: string;
+}
+
+export interface DevicePolicyContext {
+  /** The stored tier (assigned by an administrator, or the first heartbeat's). */
+  readonly tier: Tier;
+  readonly department: string | null;
+  readonly rev: number;
+  readonly revAt: string | null;
+  /** The tier the agent reports that differs from the stored one, already recorded; null when none. */
+  readonly tierMismatch: Tier | null;
+}
+
 /** How an uploaded batch broke the chain. */
 export const TAMPER_KINDS = ['fork', 'gap', 'bad-prev', 'bad-hash'] as const;
 export type TamperKind = (typeof TAMPER_KINDS)[number];
@@ -573,10 +740,18 @@ export function isTamperKind(value: string): value is TamperKind {
   return (TAMPER_KINDS as readonly string[]).includes(value);
 }
 
-/** A chain break detected at upload time, as stored. */
+/** Tamper records: chain breaks, and a heartbeat that reported a tier other than the stored one (`tier-mismatch`, migration 10). */
+export const TAMPER_RECORD_KINDS = [...TAMPER_KINDS, 'tier-mismatch'] as const;
+export type TamperRecordKind = (typeof TAMPER_RECORD_KINDS)[number];
+
+export function isTamperRecordKind(value: string): value is TamperRecordKind {
+  return (TAMPER_RECORD_KINDS as readonly string[]).includes(value);
+}
+
+/** A chain break detected at upload time, or a tier mismatch at a heartbeat, as stored. */
 export interface TamperRecord {
-  readonly kind: TamperKind;
-  /** The seq of the offending entry. */
+  readonly kind: TamperRecordKind;
+  /** The seq of the offending entry (a tier mismatch: the acknowledged journal head when it was reported). */
   readonly seq: number;
   readonly detail: Readonly<Record<string, string | number>>;
   readonly detectedAt: string;

@@ -454,7 +454,7 @@ export const AdminTerminalSchema = z.strictObject({
   hostname: z.string(),
   os: z.string(),
   agentVersion: z.string(),
-  /** The tier of its last heartbeat (`mynumber` before the first). */
+  /** The tier the server holds for it: its first heartbeat's, then an administrator's (`PUT /admin/devices/:id/tier`); `mynumber` before either. */
   tier: TierNameSchema,
   enrolledAt: z.string(),
   lastSeenAt: z.string().nullable(),
@@ -463,7 +463,7 @@ export const AdminTerminalSchema = z.strictObject({
   lockState: z.string().nullable(),
   policyVersion: z.number().int().nullable(),
   enforcement: z.string().nullable(),
-  /** Violation events received (`device.blocked`, `export.blocked`, `network.violation`). */
+  /** Open violations: events received (`device.blocked`, `export.blocked`, `network.violation`) not yet acknowledged by an administrator. */
   violations: z.int().min(0),
   /** Tamper flags: chain breaks refused at upload plus `tamper.detected` events. */
   tamperFlags: z.int().min(0),
@@ -494,6 +494,10 @@ export const AdminDeviceDetailSchema = z.strictObject({
   serverTime: z.string(),
   /** The department (所属) an administrator assigned (`PUT /admin/devices/:id/department`); null when none. */
   department: z.string().nullable(),
+  /** Every violation received, acknowledged or not (`violations` counts the open ones). */
+  violationsTotal: z.int().min(0),
+  /** Violations up to this journal seq are acknowledged (`POST /admin/devices/:id/violations/acknowledge`); 0 when none. */
+  violationsAckedSeq: z.int().min(0),
 });
 export type AdminDeviceDetail = z.infer<typeof AdminDeviceDetailSchema>;
 

@@ -536,6 +536,21 @@ const ja = {
   'admin.policies.at': '({line} 行 {column} 列)',
   'admin.policies.history': '公開履歴',
   'admin.policies.noHistory': '公開履歴はありません。',
+  'admin.policies.group': '所属 (グループ)',
+  'admin.policies.groupTier': '（系統全体）',
+  'admin.policies.groupShow': '表示',
+  'admin.policies.groupHint': '所属を指定すると、この系統のうちその所属の端末だけに適用するポリシーを編集します (系統のポリシーに代わります)。所属のない端末や他の所属の端末は系統のポリシーのままです。',
+  'admin.policies.groups': '所属別ポリシー',
+  'admin.policies.groupsNone': 'この系統には所属別のポリシーはありません。',
+  'admin.policies.groupNone': 'この所属のポリシーはありません (端末は系統のポリシーを使用)。',
+  'admin.policies.groupHeading': '所属「{department}」のポリシー',
+  'admin.policies.delete': 'この所属のポリシーを削除',
+  'admin.policies.deleted': '削除しました (版 {version})。この所属の端末は系統のポリシーに戻ります。',
+  'admin.policies.deletedMark': '削除',
+  'admin.tierEdit.label': '系統の変更',
+  'admin.tierEdit.save': '系統を変更',
+  'admin.tierEdit.saved': '系統を変更しました。端末のインストーラー設定 (tier) も同じ系統に変更してください。変更するまで端末は新しい系統のポリシーを拒否し、現在のポリシーを使い続けます。',
+  'admin.tierEdit.reported': '端末の申告: {tier} (サーバーの系統と不一致)',
 } as const;
 
 export type MessageKey = keyof typeof ja;
@@ -1066,6 +1081,21 @@ const en: Partial<Record<MessageKey, string>> = {
   'admin.policies.at': '(line {line}, column {column})',
   'admin.policies.history': 'History',
   'admin.policies.noHistory': 'No versions published.',
+  'admin.policies.group': 'Department (group)',
+  'admin.policies.groupTier': '(whole tier)',
+  'admin.policies.groupShow': 'Show',
+  'admin.policies.groupHint': 'With a department, you edit the policy for that department’s terminals of this tier only (it replaces the tier’s policy for them). Terminals without a department or of other departments keep the tier’s policy.',
+  'admin.policies.groups': 'Department policies',
+  'admin.policies.groupsNone': 'No department policies for this tier.',
+  'admin.policies.groupNone': 'No policy for this department (its terminals use the tier’s policy).',
+  'admin.policies.groupHeading': 'Policy of department “{department}”',
+  'admin.policies.delete': 'Delete this department’s policy',
+  'admin.policies.deleted': 'Deleted (version {version}). This department’s terminals go back to the tier’s policy.',
+  'admin.policies.deletedMark': 'deleted',
+  'admin.tierEdit.label': 'Change tier',
+  'admin.tierEdit.save': 'Change tier',
+  'admin.tierEdit.saved': 'Tier changed. Change the terminal’s installer config (tier) to the same tier too: until then the terminal refuses the new tier’s policy and keeps its current one.',
+  'admin.tierEdit.reported': 'Terminal reports: {tier} (differs from the server’s tier)',
 };
 
 const catalogs: Record<Locale, Partial<Record<MessageKey, string>>> = { ja, en };

@@ -27,7 +27,7 @@ export const apiPaths = {
   adminRequests: '/api/v1/admin/requests',
 } as const satisfies Pick<typeof ApiPaths, 'adminDevices' | 'adminPolicies' | 'adminRecovery' | 'adminUsers' | 'adminActions' | 'adminRequests'>;
 
-/** The audit export (AUDIT_EVENTS_CSV_PATH in server/ops/audit-export.ts; `?from=&to=` JST dates). */
+/** The audit export (AUDIT_EVENTS_CSV_PATH in server/ops/audit-export.ts; `?from=&to=` JST dates, optional `department`). */
 export const AUDIT_EVENTS_CSV = '/api/v1/admin/audit/events.csv';
 
 /** Must equal ADMIN_CSRF_HEADER in shared/api.ts (a test compares them). */

@@ -62,26 +62,29 @@ export async function renderActions(context: PageContext): Promise<void> {
 }
 
 /**
- * The audit export (CSV of the terminals' events for a period of JST dates, end day included): a
- * plain same-origin link, so the browser downloads it with the session cookie. Read access.
+ * The audit export (CSV of the terminals' events for a period of JST dates, end day included,
+ * optionally only the terminals of one department): a plain same-origin link, so the browser
+ * downloads it with the session cookie. Read access.
  */
 function auditExport(context: PageContext): HTMLElement {
   const { text } = context;
   const today = jstDate(Date.now());
   const from = h('input', { attrs: { type: 'date', id: 'audit-from', value: `${today.slice(0, 8)}01`, required: '' } });
   const to = h('input', { attrs: { type: 'date', id: 'audit-to', value: today, required: '' } });
+  const department = h('input', { attrs: { type: 'text', id: 'audit-department', maxlength: '100' } });
   const link = h('a', { class: 'button', attrs: { id: 'audit-csv', download: '' } }, text('admin.audit.download'));
   const update = (): void => {
-    link.setAttribute('href', withQuery(AUDIT_EVENTS_CSV, { from: from.value, to: to.value }));
+    link.setAttribute('href', withQuery(AUDIT_EVENTS_CSV, { from: from.value, to: to.value, department: department.value.trim() }));
   };
   from.addEventListener('change', update);
   to.addEventListener('change', update);
+  department.addEventListener('input', update);
   update();
   return h(
     'section',
     { class: 'panel', attrs: { id: 'audit-export' } },
     h('h2', null, text('admin.audit.title')),
     h('p', { class: 'muted' }, text('admin.audit.hint')),
-    h('div', { class: 'actions' }, h('label', null, text('admin.audit.from'), ' ', from), h('label', null, text('admin.audit.to'), ' ', to), link),
+    h('div', { class: 'actions' }, h('label', null, text('admin.audit.from'), ' ', from), h('label', null, text('admin.audit.to'), ' ', to), h('label', null, text('admin.audit.department'), ' ', department), link),
   );
 }

@@ -4,8 +4,9 @@ import { h, replace, summary, table } from './dom.js';
 import { POLICY_TEMPLATE, editablePolicy, fill, formatTime, parseEditorJson, policyProblems, tierLabel } from './format.js';
 
 /**
- * Policies per tier: the current signed version and its history; role admin edits the JSON and
- * publishes it. The server validates with the shared validator (every USB rule, errors with line
+ * Policies per tier and per group (a department, 所属, of the tier): the current signed version and
+ * its history; role admin edits the JSON and publishes it, or deletes a department's policy (its
+ * terminals go back to the tier's). The server validates with the shared validator (every USB rule, errors with line
  * and column) and signs; its problems are listed one per line. JSON syntax errors are shown with
  * line and column before anything is sent. Version, issuedAt and tier are the server's: the
  * editor leaves them out.
@@ -21,13 +22,17 @@ interface CurrentPolicy {
 
 interface PolicyVersion {
   readonly version: number;
-  readonly keyId: string;
+  readonly keyId: string | null;
   readonly createdAt: string;
   readonly createdBy: string;
+  /** Group history only: the group's policy was deleted at this version. */
+  readonly deleted?: boolean;
 }
 
 const TIERS = ['mynumber', 'lgwan', 'internet'] as const;
 let selectedTier: (typeof TIERS)[number] = 'mynumber';
+/** The department whose group policy is shown; null: the tier's own policy. */
+let selectedDepartment: string | null = null;
 
 export async function renderPolicies(context: PageContext): Promise<void> {
   const { text, main, locale } = context;
@@ -50,7 +55,44 @@ export async function renderPolicies(context: PageContext): Promise<void> {
   const problems = h('div', { attrs: { id: 'policy-problems', role: 'alert', 'aria-live': 'assertive' } });
   const publish = h('button', { attrs: { type: 'button', id: 'policy-publish' } }, text('admin.policies.publish'));
   const tier = selectedTier;
-  const base = `${apiPaths.adminPolicies}/${tier}`;
+  const department = selectedDepartment;
+  const tierBase = `${apiPaths.adminPolicies}/${tier}`;
+  const base = department === null ? tierBase : `${tierBase}/groups/${encodeURIComponent(department)}`;
+
+  // The group chooser: a department name (with the tier's departments that have a policy offered), or none.
+  const departmentInput = h('input', { attrs: { type: 'text', id: 'policy-department', maxlength: '100', list: 'policy-departments', value: department ?? '' } });
+  const departmentList = h('datalist', { attrs: { id: 'policy-departments' } });
+  const show = h('button', { attrs: { type: 'submit', id: 'policy-department-show' } }, text('admin.policies.groupShow'));
+  const wholeTier = h('button', { class: 'secondary', attrs: { type: 'button', id: 'policy-department-clear' } }, text('admin.policies.groupTier'));
+  const chooser = h('form', { class: 'actions', attrs: { id: 'policy-group-form' } }, h('label', null, text('admin.policies.group'), ' ', departmentInput, departmentList), show, wholeTier);
+  chooser.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = departmentInput.value.trim();
+    selectedDepartment = name === '' ? null : name;
+    context.reload();
+  });
+  wholeTier.addEventListener('click', () => {
+    selectedDepartment = null;
+    context.reload();
+  });
+  const groupsBox = h('div', { attrs: { id: 'policy-groups' } });
+  const remove = h('button', { class: 'secondary', attrs: { type: 'button', id: 'policy-delete' } }, text('admin.policies.delete'));
+  remove.addEventListener('click', () => {
+    replace(problems);
+    remove.disabled = true;
+    void (async () => {
+      try {
+        const deleted = await context.api.delete<{ version: number }>(base);
+        replace(problems, h('p', { class: 'ok', attrs: { id: 'policy-deleted' } }, fill(text('admin.policies.deleted'), { version: deleted.version })));
+        replace(currentBox, h('p', { class: 'muted', attrs: { id: 'policy-version' } }, text('admin.policies.groupNone')));
+        await Promise.all([loadHistory(), loadGroups()]);
+      } catch (failure) {
+        replace(problems, context.failure(failure));
+      } finally {
+        remove.disabled = false;
+      }
+    })();
+  });
 
   publish.addEventListener('click', () => {
     replace(problems);
@@ -65,7 +107,7 @@ export async function renderPolicies(context: PageContext): Promise<void> {
       try {
         const published = await context.api.put<{ version: number }>(base, parsed.value);
         replace(problems, h('p', { class: 'ok', attrs: { id: 'policy-published' } }, fill(text('admin.policies.published'), { version: published.version })));
-        await loadHistory();
+        await Promise.all([loadHistory(), loadGroups()]);
       } catch (failure) {
         if (failure instanceof ApiFailure && failure.status === 400) {
           replace(
@@ -90,8 +132,35 @@ export async function renderPolicies(context: PageContext): Promise<void> {
       versions.length === 0
         ? h('p', { class: 'muted' }, text('admin.policies.noHistory'))
         : table([text('admin.policies.version'), text('admin.policies.createdAt'), text('admin.policies.createdBy'), text('admin.policies.keyId')], versions, (version) =>
-            h('tr', null, h('td', { class: 'num' }, version.version), h('td', null, formatTime(version.createdAt, locale)), h('td', null, version.createdBy), h('td', null, version.keyId)),
+            h(
+              'tr',
+              version.deleted === true ? { class: 'muted' } : null,
+              h('td', { class: 'num' }, version.version),
+              h('td', null, formatTime(version.createdAt, locale)),
+              h('td', null, version.createdBy),
+              h('td', null, version.deleted === true ? text('admin.policies.deletedMark') : (version.keyId ?? '')),
+            ),
           ),
+    );
+  };
+
+  const loadGroups = async (): Promise<void> => {
+    const { groups } = await context.api.get<{ groups: (PolicyVersion & { department: string })[] }>(`${tierBase}/groups`);
+    if (!context.current()) return;
+    replace(departmentList, ...groups.map((group) => h('option', { attrs: { value: group.department } })));
+    replace(
+      groupsBox,
+      groups.length === 0
+        ? h('p', { class: 'muted' }, text('admin.policies.groupsNone'))
+        : table([text('admin.policies.group'), text('admin.policies.version'), text('admin.policies.createdAt'), text('admin.policies.createdBy')], groups, (group) => {
+            const open = h('a', { attrs: { href: '#/policies', 'data-department': group.department } }, group.department);
+            open.addEventListener('click', (event) => {
+              event.preventDefault();
+              selectedDepartment = group.department;
+              context.reload();
+            });
+            return h('tr', null, h('td', null, open), h('td', { class: 'num' }, group.version), h('td', null, formatTime(group.createdAt, locale)), h('td', null, group.createdBy));
+          }),
     );
   };
 
@@ -99,14 +168,19 @@ export async function renderPolicies(context: PageContext): Promise<void> {
     main,
     h('h1', null, text('admin.policies.title')),
     tabs,
+    chooser,
+    h('p', { class: 'muted' }, text('admin.policies.groupHint')),
+    department === null ? null : h('h2', { attrs: { id: 'policy-group-heading' } }, fill(text('admin.policies.groupHeading'), { department })),
     currentBox,
     h('h2', null, context.canWrite ? text('admin.policies.edit') : text('admin.policies.document')),
     context.canWrite ? h('p', { class: 'muted' }, text('admin.policies.editHint')) : null,
     editor,
     problems,
-    context.canWrite ? h('div', { class: 'actions' }, publish) : null,
+    context.canWrite ? h('div', { class: 'actions' }, publish, department === null ? null : remove) : null,
     h('h2', null, text('admin.policies.history')),
     historyBox,
+    h('h2', null, text('admin.policies.groups')),
+    groupsBox,
   );
 
   try {
@@ -125,8 +199,13 @@ export async function renderPolicies(context: PageContext): Promise<void> {
   } catch (failure) {
     if (!context.current()) return;
     if (!(failure instanceof ApiFailure) || failure.status !== 404) throw failure;
-    replace(currentBox, h('p', { class: 'muted', attrs: { id: 'policy-version' } }, text('admin.policies.none')));
+    replace(currentBox, h('p', { class: 'muted', attrs: { id: 'policy-version' } }, text(department === null ? 'admin.policies.none' : 'admin.policies.groupNone')));
     editor.value = JSON.stringify(POLICY_TEMPLATE, null, 2);
+    // A new department policy starts from the tier's current document when there is one.
+    if (department !== null) {
+      const tierCurrent = await context.api.get<CurrentPolicy>(tierBase).catch(() => null);
+      if (tierCurrent !== null && context.current()) editor.value = editablePolicy(tierCurrent.policy);
+    }
   }
-  await loadHistory();
+  await Promise.all([loadHistory(), loadGroups()]);
 }

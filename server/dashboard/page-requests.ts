@@ -14,11 +14,15 @@ import { fill, formatTime, isoToLocalInput, localInputToIso } from './format.js'
  *
  * "Expired" is not a stored state: the server shows a pending or approved request whose window has
  * ended as expired; that tab lists every request and keeps the expired ones.
+ *
+ * Each tab shows the newest PAGE requests; 「さらに表示」 ("show more") appends the next older page,
+ * following the list answer's `next` cursor until it is null.
  */
 
 export const REQUEST_TABS = ['pending', 'approved', 'rejected', 'revoked', 'expired'] as const;
 export type RequestTab = (typeof REQUEST_TABS)[number];
-const LIMIT = 500;
+/** Requests per page; "show more" fetches the next (older) page with the answer's `next` cursor. */
+const PAGE = 100;
 
 export async function renderRequests(context: PageContext, tab: RequestTab = 'pending'): Promise<void> {
   const { text, main } = context;
@@ -45,25 +49,48 @@ export async function renderRequests(context: PageContext, tab: RequestTab = 'pe
 
 async function load(context: PageContext, tab: RequestTab, box: HTMLElement): Promise<void> {
   const { text } = context;
-  try {
-    const { requests } = await context.api.get<{ requests: DeviceRequest[] }>(apiPaths.adminRequests, { state: tab === 'expired' ? undefined : tab, limit: LIMIT });
-    if (!context.current()) return;
-    const shown = tab === 'expired' ? requests.filter((request) => request.state === 'expired') : requests;
-    const headers = [
-      text('admin.requests.submittedAt'),
-      text('admin.requests.terminal'),
-      text('admin.requests.user'),
-      text('admin.requests.device'),
-      text('admin.requests.purpose'),
-      text('admin.requests.window'),
-      text('admin.requests.access'),
-      text('admin.requests.decision'),
-    ];
-    if (context.canWrite) headers.push(text('admin.requests.actions'));
-    replace(box, shown.length === 0 ? h('p', { class: 'muted', attrs: { id: 'requests-none' } }, text('admin.requests.none')) : table(headers, shown, (request) => row(context, request, box, tab)));
-  } catch (error) {
-    if (context.current()) replace(box, context.failure(error));
-  }
+  const headers = [
+    text('admin.requests.submittedAt'),
+    text('admin.requests.terminal'),
+    text('admin.requests.user'),
+    text('admin.requests.device'),
+    text('admin.requests.purpose'),
+    text('admin.requests.window'),
+    text('admin.requests.access'),
+    text('admin.requests.decision'),
+  ];
+  if (context.canWrite) headers.push(text('admin.requests.actions'));
+  const list = table(headers, [], (request: DeviceRequest) => row(context, request, box, tab));
+  const body = list.tBodies[0]!;
+  const none = h('p', { class: 'muted', attrs: { id: 'requests-none' } }, text('admin.requests.none'));
+  const more = h('button', { class: 'secondary', attrs: { type: 'button', id: 'requests-more', hidden: '' } }, text('admin.requests.more'));
+  const error = h('div');
+  let before: string | undefined;
+  let shown = 0;
+  const page = async (): Promise<void> => {
+    more.disabled = true;
+    try {
+      const answer = await context.api.get<{ requests: DeviceRequest[]; next: string | null }>(apiPaths.adminRequests, { state: tab === 'expired' ? undefined : tab, limit: PAGE, before });
+      if (!context.current()) return;
+      const rows = tab === 'expired' ? answer.requests.filter((request) => request.state === 'expired') : answer.requests;
+      for (const request of rows) body.appendChild(row(context, request, box, tab));
+      shown += rows.length;
+      before = answer.next ?? undefined;
+      list.hidden = shown === 0;
+      none.hidden = shown > 0;
+      more.hidden = answer.next === null;
+      replace(error);
+    } catch (failure) {
+      if (context.current()) replace(error, context.failure(failure));
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener('click', () => void page());
+  list.hidden = true;
+  none.hidden = true;
+  replace(box, list, none, h('div', { class: 'pager' }, more), error);
+  await page();
 }
 
 function row(context: PageContext, request: DeviceRequest, box: HTMLElement, tab: RequestTab): HTMLTableRowElement {

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fas
 import { z } from 'zod';
 import { API_PREFIX, DeviceIdSchema } from '../../shared/api.js';
 import { ApiHttpError } from '../http/api-error.js';
+import { DepartmentSchema } from '../selfcheck-runs.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
 import type { Authorize } from './authorize.js';
 import { UTF8_BOM, csvRecord } from './csv.js';
@@ -11,7 +12,7 @@ import { eventFields } from './event-fields.js';
 import { START_CURSOR, type AuditEventRow, type EventCursor, type OpsQueries, type TimeRange } from './ops-db.js';
 
 /**
- * `GET /api/v1/admin/audit/events.csv?from=&to=[&device=ID…][&hostnamePrefix=P]`: the events of a
+ * `GET /api/v1/admin/audit/events.csv?from=&to=[&device=ID…][&hostnamePrefix=P][&department=D]`: the events of a
  * period as CSV for auditors, streamed (never buffered: 10M rows flow through a few windows of
  * memory), RFC 4180, UTF-8 with BOM, formula cells defused (csv.ts).
  *
@@ -21,8 +22,8 @@ import { START_CURSOR, type AuditEventRow, type EventCursor, type OpsQueries, ty
  * `from=2026-04-01&to=2026-04-30` is all of April in JST. Order: by terminal id, then seq.
  *
  * Scope: all terminals, or those named by `device` (repeat it, or comma-separate; at most 1000),
- * and/or those whose hostname starts with `hostnamePrefix` (a department's naming convention,
- * until terminals have departments). Both given: terminals matching both.
+ * and/or those whose hostname starts with `hostnamePrefix` (a naming convention), and/or those an
+ * administrator assigned to `department` (所属, exact name). Several given: terminals matching all.
  */
 export const AUDIT_EVENTS_CSV_PATH = `${API_PREFIX}/admin/audit/events.csv`;
 
@@ -61,6 +62,8 @@ export const AuditExportQuerySchema = z.strictObject({
   /** Device ids (`dev_…`): repeated, or comma-separated. */
   device: DeviceListSchema.optional(),
   hostnamePrefix: z.string().min(1).max(255).optional(),
+  /** Only terminals of this department (所属, as set with `PUT /admin/devices/:id/department`). */
+  department: DepartmentSchema.optional(),
 });
 export type AuditExportQuery = z.infer<typeof AuditExportQuerySchema>;
 
@@ -159,6 +162,8 @@ export interface AuditExportSummary {
   /** Null: all terminals. */
   readonly devices: readonly string[] | null;
   readonly hostnamePrefix: string | null;
+  /** Null: any department. */
+  readonly department: string | null;
   /** How many terminals the scope resolved to (null: all). */
   readonly terminals: number | null;
 }
@@ -215,12 +220,13 @@ export const auditExportRoutes: FastifyPluginCallback<AuditExportRoutesOptions> 
     }
     if (issues.length > 0 || from === null || to === null) throw new ApiHttpError('bad-request', 'invalid export query', { issues: issues.slice(0, 20) });
 
-    const deviceIds = resolveScope(options.queries, requested, query.hostnamePrefix ?? null);
+    const deviceIds = resolveScope(options.queries, requested, query.hostnamePrefix ?? null, query.department ?? null);
     const summary: AuditExportSummary = {
       from,
       to,
       devices: requested,
       hostnamePrefix: query.hostnamePrefix ?? null,
+      department: query.department ?? null,
       terminals: deviceIds === null ? null : deviceIds.length,
     };
     await options.onExport?.(request, summary);
@@ -243,11 +249,15 @@ function deviceList(value: string | readonly string[]): string[] {
   return items.flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== '');
 }
 
-/** Sorted device ids of the scope, or null for every terminal. Unknown ids simply match nothing. */
-function resolveScope(queries: OpsQueries, requested: readonly string[] | null, prefix: string | null): string[] | null {
-  if (requested === null && prefix === null) return null;
-  const byId = requested === null ? null : new Set(queries.existingDeviceIds(requested));
-  const byPrefix = prefix === null ? null : queries.deviceIdsByHostnamePrefix(prefix);
-  if (byPrefix === null) return [...(byId ?? [])].sort();
-  return byId === null ? byPrefix : byPrefix.filter((id) => byId.has(id));
+/** Sorted device ids of the scope (every filter given), or null for every terminal. Unknown ids and departments simply match nothing. */
+function resolveScope(queries: OpsQueries, requested: readonly string[] | null, prefix: string | null, department: string | null): string[] | null {
+  const sets = [
+    requested === null ? null : queries.existingDeviceIds(requested),
+    prefix === null ? null : queries.deviceIdsByHostnamePrefix(prefix),
+    department === null ? null : queries.deviceIdsByDepartment(department),
+  ].filter((ids): ids is string[] => ids !== null);
+  const [first, ...rest] = sets;
+  if (first === undefined) return null;
+  const others = rest.map((ids) => new Set(ids));
+  return first.filter((id) => others.every((ids) => ids.has(id))).sort();
 }

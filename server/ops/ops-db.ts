@@ -65,6 +65,8 @@ export interface OpsQueries {
   deviceIdsByHostnamePrefix(prefix: string): string[];
   /** Which of `ids` exist, sorted. */
   existingDeviceIds(ids: readonly string[]): string[];
+  /** Ids of the terminals assigned to `department` (exact name), sorted. */
+  deviceIdsByDepartment(department: string): string[];
   /**
    * The events in `range` among the next `windowRows` events (in (device, seq) order) after
    * `after`, restricted to one device when `deviceId` is given. The work per call is bounded by
@@ -109,6 +111,8 @@ export class SqliteOpsQueries implements OpsQueries {
       hostname: db.prepare<[string], { hostname: string }>('SELECT hostname FROM devices WHERE id = ?'),
       byPrefix: db.prepare<[string, string], { id: string }>('SELECT id FROM devices WHERE substr(hostname, 1, length(?)) = ? ORDER BY id'),
       existing: db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id'),
+      // One range of devices_by_department (department, id), migration 7.
+      byDepartment: db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE department = ? ORDER BY id'),
       // The (window)th key after the cursor: the inclusive upper bound of this window.
       boundary: db.prepare<[string, number, number], { device_id: string; seq: number }>(
         'SELECT device_id, seq FROM events WHERE (device_id, seq) > (?, ?) ORDER BY device_id, seq LIMIT 1 OFFSET ?',
@@ -169,6 +173,11 @@ export class SqliteOpsQueries implements OpsQueries {
   existingDeviceIds(ids: readonly string[]): string[] {
     this.assertOpen();
     return this.statements.existing.all(JSON.stringify(ids)).map((row) => row.id);
+  }
+
+  deviceIdsByDepartment(department: string): string[] {
+    this.assertOpen();
+    return this.statements.byDepartment.all(department).map((row) => row.id);
   }
 
   eventWindow(after: EventCursor, range: TimeRange, windowRows: number, deviceId?: string): { rows: AuditEventRow[]; next: EventCursor | null } {

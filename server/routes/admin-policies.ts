@@ -1,6 +1,6 @@
 import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
-import { ApiPaths, SignedPolicySchema } from '../../shared/api.js';
+import { ApiPaths, DeviceIdSchema, SignedPolicySchema } from '../../shared/api.js';
 import { TierSchema, type Tier } from '../../shared/policy.js';
 import { assertNever } from '../../shared/result.js';
 import { recordAdminAction } from '../admin-trail.js';
@@ -8,9 +8,11 @@ import type { Clock } from '../clock.js';
 import { ApiHttpError } from '../http/api-error.js';
 import { actorOf, requireAdmin, type AdminAuth } from '../http/admin-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
-import { isTier, policyDocument, policyEtag, publishPolicy, toSignedPolicy } from '../policies.js';
+import { deleteGroupPolicy, isTier, policyDocument, policyEtag, publishGroupPolicy, publishPolicy, toSignedPolicy, type PublishErrorCode } from '../policies.js';
 import type { PolicySigningKey } from '../policy-key.js';
+import { DepartmentSchema } from '../selfcheck-runs.js';
 import type { PolicyHead, Store } from '../store.js';
+import { DeviceParamsSchema } from './admin.js';
 
 /** The admin API's policy schemas (server → dashboard only, like those of routes/admin.ts). */
 export const TierParamsSchema = z.strictObject({ tier: z.string().max(100) });
@@ -38,6 +40,31 @@ export const CurrentPolicyResponseSchema = z.strictObject({
   /** The payload, parsed. */
   policy: z.record(z.string(), z.unknown()),
 });
+
+/** `:department` is validated as a department name (DepartmentSchema) in the handler, so a bad one is a 400 on `department`. */
+export const GroupParamsSchema = z.strictObject({ tier: z.string().max(100), department: z.string().max(1000) });
+
+export const PublishedGroupPolicyResponseSchema = z.strictObject({ ...PublishedPolicyResponseSchema.shape, department: z.string() });
+
+export const CurrentGroupPolicyResponseSchema = z.strictObject({ ...CurrentPolicyResponseSchema.shape, department: z.string() });
+
+export const GroupPolicyHistoryResponseSchema = z.strictObject({
+  tier: TierSchema,
+  department: z.string(),
+  /** Newest first; a deletion is a row with `deleted: true` and `keyId: null` (it took a version of the tier's sequence). */
+  versions: z.array(z.strictObject({ version: z.number().int(), keyId: z.string().nullable(), deleted: z.boolean(), createdAt: z.string(), createdBy: z.string() })),
+});
+
+export const GroupPolicyListResponseSchema = z.strictObject({
+  tier: TierSchema,
+  /** The departments of the tier with a current group policy, by name. */
+  groups: z.array(z.strictObject({ department: z.string(), ...PolicyVersionSchema.shape })),
+});
+
+export const DeletedGroupPolicyResponseSchema = z.strictObject({ tier: TierSchema, department: z.string(), version: z.number().int(), deletedVersion: z.number().int() });
+
+export const DeviceTierRequestSchema = z.strictObject({ tier: TierSchema });
+export const DeviceTierResponseSchema = z.strictObject({ deviceId: DeviceIdSchema, tier: TierSchema, previous: TierSchema });
 
 export const PolicyHistoryResponseSchema = z.strictObject({
   tier: TierSchema,
@@ -94,8 +121,94 @@ export const adminPolicyRoutes: FastifyPluginCallback<{ store: Store; auth: Admi
     return { tier, versions: (await store.policyHistory(tier)).map(versionOf) };
   });
 
+  // --- policies per group of terminals: (tier, department) -------------------------------------
+  const groups = `${path}/groups`;
+  const group = `${groups}/:department`;
+
+  api.get(groups, { config: { access: 'read' }, schema: { params: TierParamsSchema, response: { 200: GroupPolicyListResponseSchema } } }, async (request) => {
+    const tier = tierOf(request.params.tier);
+    return { tier, groups: (await store.listGroupPolicies(tier)).map((head) => ({ department: head.department, ...versionOf(head) })) };
+  });
+
+  api.put(group, { config: { access: 'write' }, schema: { params: GroupParamsSchema, response: { 200: PublishedGroupPolicyResponseSchema } } }, async (request) => {
+    const tier = tierOf(request.params.tier);
+    const department = departmentOf(request.params.department);
+    const actor = actorOf(request).user;
+    const now = clock();
+    const result = await publishGroupPolicy(store, policyKey, tier, department, request.body, now, actor);
+    if (!result.ok) return failPublish(result.error.code, result.error.message);
+    const { version, keyId, etag } = result.value;
+    await recordAdminAction(store, now, actor, 'policy.group.published', {}, { tier, department, version, keyId, etag });
+    request.log.info({ tier, version, keyId }, 'group policy published');
+    return result.value;
+  });
+
+  api.get(group, { config: { access: 'read' }, schema: { params: GroupParamsSchema, response: { 200: CurrentGroupPolicyResponseSchema } } }, async (request) => {
+    const tier = tierOf(request.params.tier);
+    const department = departmentOf(request.params.department);
+    const current = await store.currentGroupPolicy(tier, department);
+    if (current === null) throw new ApiHttpError('not-found', `no policy for department ${JSON.stringify(department)} of tier ${tier}`);
+    return { tier, department, ...versionOf(current), signed: toSignedPolicy(current), policy: policyDocument(current) };
+  });
+
+  api.get(`${group}/history`, { config: { access: 'read' }, schema: { params: GroupParamsSchema, response: { 200: GroupPolicyHistoryResponseSchema } } }, async (request) => {
+    const tier = tierOf(request.params.tier);
+    const department = departmentOf(request.params.department);
+    return { tier, department, versions: await store.groupPolicyHistory(tier, department) };
+  });
+
+  api.delete(group, { config: { access: 'write' }, schema: { params: GroupParamsSchema, response: { 200: DeletedGroupPolicyResponseSchema } } }, async (request) => {
+    const tier = tierOf(request.params.tier);
+    const department = departmentOf(request.params.department);
+    const actor = actorOf(request).user;
+    const now = clock();
+    const result = await deleteGroupPolicy(store, tier, department, now, actor);
+    if (!result.ok) {
+      if (result.error.code === 'not-found') throw new ApiHttpError('not-found', result.error.message);
+      throw new Error(result.error.message);
+    }
+    await recordAdminAction(store, now, actor, 'policy.group.deleted', {}, { ...result.value });
+    request.log.info({ tier, version: result.value.version }, 'group policy deleted');
+    return result.value;
+  });
+
+  // --- the tier an administrator assigns to a terminal (which tier's policies it gets) ----------
+  api.put(
+    `${ApiPaths.adminDevices}/:id/tier`,
+    { config: { access: 'write' }, schema: { params: DeviceParamsSchema, body: DeviceTierRequestSchema, response: { 200: DeviceTierResponseSchema } } },
+    async (request) => {
+      const deviceId = request.params.id;
+      const { tier } = request.body;
+      const changed = await store.setDeviceTier(deviceId, tier);
+      if (changed === null) throw new ApiHttpError('not-found', 'unknown device');
+      const actor = actorOf(request).user;
+      await recordAdminAction(store, clock(), actor, 'device.tier', { deviceId }, { tier, previous: changed.previous });
+      request.log.info({ deviceId, tier, previous: changed.previous }, 'device tier set');
+      return { deviceId, tier, previous: changed.previous };
+    },
+  );
+
   done();
 };
+
+function failPublish(code: PublishErrorCode, message: string): never {
+  switch (code) {
+    case 'invalid-policy':
+      throw new ApiHttpError('bad-request', message);
+    case 'conflict':
+      throw new Error(message);
+    default:
+      return assertNever(code, 'publish error');
+  }
+}
+
+function departmentOf(text: string): string {
+  const parsed = DepartmentSchema.safeParse(text);
+  if (!parsed.success) {
+    throw new ApiHttpError('bad-request', `department: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { issues: [{ path: 'department', message: parsed.error.issues[0]?.message ?? 'invalid' }] });
+  }
+  return parsed.data;
+}
 
 function tierOf(text: string): Tier {
   if (!isTier(text)) throw new ApiHttpError('not-found', `no tier ${JSON.stringify(text)} (mynumber, lgwan or internet)`);

@@ -101,6 +101,8 @@ export const adminTerminalRoutes: FastifyPluginCallback<{ store: Store; auth: Ad
         status: terminal.status as z.infer<typeof AdminDeviceDetailSchema>['status'],
         serverTime: now.toISOString(),
         department: terminal.department,
+        violationsTotal: terminal.violationsTotal,
+        violationsAckedSeq: terminal.violationsAckedSeq,
       };
     },
   );

@@ -7,7 +7,7 @@ import { sha256Hex } from '../crypto.js';
 import { ApiHttpError } from '../http/api-error.js';
 import { requireAdmin, type AdminAuth } from '../http/admin-auth.js';
 import type { ZodTypeProvider } from '../http/zod-schemas.js';
-import { TAMPER_KINDS, type Store } from '../store.js';
+import { TAMPER_RECORD_KINDS, type Store } from '../store.js';
 
 /**
  * The admin API's own schemas. They live here until the dashboard needs them in shared/ (they are
@@ -32,7 +32,7 @@ export const AdminEventsQuerySchema = z
 export const AdminEventsResponseSchema = z.strictObject({ events: z.array(JournalEntrySchema) });
 
 export const TamperRecordSchema = z.strictObject({
-  kind: z.enum(TAMPER_KINDS),
+  kind: z.enum(TAMPER_RECORD_KINDS),
   seq: z.number().int(),
   detail: z.record(z.string(), z.union([z.string(), z.number()])),
   detectedAt: z.string(),

@@ -8,10 +8,11 @@ import { devicePolicy } from '../requests.js';
 import type { Store } from '../store.js';
 
 /**
- * `GET /api/v1/policy` (device credential): the signed policy of the device's tier — the tier of its
- * last heartbeat, `mynumber` before its first one — with the exceptions approved for this device
- * (`server/requests.ts`), or 404 `not-found` when none was published (the agent keeps its built-in
- * profile). The heartbeat's `policyEtag` says when to fetch it.
+ * `GET /api/v1/policy` (device credential): the signed policy of the device's group (its stored tier
+ * and department) or else of its stored tier — set by its first heartbeat or by an administrator,
+ * `mynumber` before either —, with the exceptions approved for this device and a version that never
+ * goes backwards (`server/requests.ts`), or 404 `not-found` when none was published (the agent keeps
+ * its built-in profile). The heartbeat's `policyEtag` says when to fetch it.
  */
 export const policyRoutes: FastifyPluginCallback<{ store: Store; policyKey: PolicySigningKey }> = (app, { store, policyKey }, done) => {
   const deviceIdOf = requireDevice(app, store);
@@ -20,10 +21,10 @@ export const policyRoutes: FastifyPluginCallback<{ store: Store; policyKey: Poli
     { schema: { response: { 200: SignedPolicySchema } } },
     async (request): Promise<SignedPolicy> => {
       const deviceId = deviceIdOf(request);
-      const tier = await store.deviceTier(deviceId);
-      if (tier === null) throw new ApiHttpError('unauthorized', 'device no longer enrolled');
-      const policy = await devicePolicy(store, policyKey, deviceId, tier);
-      if (policy === null) throw new ApiHttpError('not-found', `no policy published for tier ${tier}`);
+      const context = await store.devicePolicyContext(deviceId);
+      if (context === null) throw new ApiHttpError('unauthorized', 'device no longer enrolled');
+      const policy = await devicePolicy(store, policyKey, deviceId, context);
+      if (policy === null) throw new ApiHttpError('not-found', `no policy published for tier ${context.tier}`);
       return policy.signed;
     },
   );

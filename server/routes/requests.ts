@@ -25,11 +25,18 @@ const MAX_PAGE = 500;
 
 const SubmittedSchema = z.strictObject({ id: RequestIdSchema, state: z.enum(REQUEST_STATES) });
 const RequestListSchema = z.strictObject({ requests: z.array(DeviceRequestSchema) });
+/** The administrators' list: one page, and `next` to pass as `before` for the following (older) one; null on the last page. */
+export const AdminRequestListSchema = z.strictObject({ requests: z.array(DeviceRequestSchema), next: z.string().nullable() });
 const IdParamsSchema = z.strictObject({ id: RequestIdSchema });
 const AdminListQuerySchema = z.strictObject({
   state: z.enum(['pending', 'approved', 'rejected', 'revoked']).optional(),
   device: z.string().max(100).optional(),
-  before: z.string().max(200).optional(),
+  /** `next` of the previous page (opaque to clients). */
+  before: z
+    .string()
+    .max(200)
+    .regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+Z\|req_[0-9a-f]{24}$/, 'not a cursor of this list (pass the previous page’s next)')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
 });
 
@@ -44,8 +51,9 @@ const AdminListQuerySchema = z.strictObject({
  * - `GET /api/v1/requests`: this terminal's requests and their states (the app shows them).
  *
  * Administrators:
- * - `GET /api/v1/admin/requests?state=&device=&before=&limit=` newest first (`before` = the last
- *   row's `receivedAt|id`), read access.
+ * - `GET /api/v1/admin/requests?state=&device=&before=&limit=` newest first, read access:
+ *   `{ requests, next }`, where `next` (null on the last page) is the `before` of the next page
+ *   (keyset: the last row's `receivedAt|id`, so a page costs the same however deep).
  * - `POST …/:id/approve` (`{until?, access?, comment?}` — may narrow, never widen), `…/reject`
  *   (`{reason}`), `…/revoke` (an approved one): write access, recorded in the admin trail. An
  *   approval or revocation changes that terminal's next signed policy (`server/requests.ts`);
@@ -97,12 +105,15 @@ export const requestRoutes: FastifyPluginCallback<{ store: Store; clock: Clock; 
     const routes = admin.withTypeProvider<ZodTypeProvider>();
     routes.get(
       ApiPaths.adminRequests,
-      { config: { access: 'read' }, schema: { querystring: AdminListQuerySchema, response: { 200: RequestListSchema } } },
+      { config: { access: 'read' }, schema: { querystring: AdminListQuerySchema, response: { 200: AdminRequestListSchema } } },
       async (request) => {
         const { state, device, before, limit } = request.query;
         const now = clock().getTime();
-        const rows = await store.listDeviceRequests({ state, deviceId: device, before, limit });
-        return { requests: rows.map((stored) => toDeviceRequest(stored, now)) };
+        // One row more than asked: whether an older page exists, without a count.
+        const rows = await store.listDeviceRequests({ state, deviceId: device, before, limit: limit + 1 });
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        return { requests: page.map((stored) => toDeviceRequest(stored, now)), next: rows.length > limit && last !== undefined ? `${last.receivedAt}|${last.id}` : null };
       },
     );
 

@@ -9,8 +9,8 @@ import { EMPTY_HEAD } from '../../shared/journal.js';
 import { DeviceRequestSchema, type DeviceRequest } from '../../shared/requests.js';
 import { builtInPolicyDocument } from '../../agent/policy/profiles.js';
 import { adminTotpCode } from '../../server/admin-accounts.js';
-import { launchChromium } from '../helpers/browser.js';
-import { ROOT, SERVER_CLI, cli, enrollmentToken, killAll, startServer } from '../helpers/processes.js';
+import { ARTIFACTS, launchChromium, watchPage } from '../helpers/browser.js';
+import { SERVER_CLI, cli, enrollmentToken, killAll, startServer } from '../helpers/processes.js';
 import { makeTempDir } from '../server/helpers.js';
 
 /**
@@ -23,7 +23,6 @@ import { makeTempDir } from '../server/helpers.js';
 const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
 const HOSTILE_PURPOSE = '"><script>alert(2)</script>';
 const HOSTILE_SERIAL = '<svg onload=alert(3)>';
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
 let base: string;
 let dataDir: string;
@@ -129,16 +128,8 @@ describe('the requests page (申請) in headless Chromium with a real server', (
     const admin = await createAdmin('tanaka-admin', 'admin');
     const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1400, height: 900 }, acceptDownloads: true });
     const page = await context.newPage();
-    const dialogs: string[] = [];
-    const errors: string[] = [];
-    page.on('dialog', (dialog) => {
-      dialogs.push(dialog.message());
-      void dialog.dismiss();
-    });
-    page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(`console: ${message.text()}`);
-    });
+    // Refused calls (401 before login) are expected; CSP refusals and script errors are not.
+    const { dialogs, errors } = watchPage(page, { ignoreFailedLoads: true });
     try {
       await page.goto(`${url}/dashboard/`);
       await logIn(page, admin);
@@ -222,16 +213,69 @@ describe('the requests page (申請) in headless Chromium with a real server', (
     }
   }, 120_000);
 
+  it('pages a long list with 「さらに表示」 and revokes an approved request, whose state changes on the page', async () => {
+    // More pending requests than one page (100), and one approved.
+    for (let i = 0; i < 101; i += 1) await submitRequest(`Stick ${i}`, `資料 ${i}`);
+    const toRevoke = await submitRequest('Revocable', '一時的な持ち出し', 'read-only');
+    const approve = await api('POST', `${ApiPaths.adminRequests}/${toRevoke}/approve`, {});
+    expect(approve.status, await approve.clone().text()).toBe(200);
+    let pending = 0;
+    let before: string | null = null;
+    do {
+      const answer = (await (await api('GET', `${ApiPaths.adminRequests}?state=pending&limit=500${before === null ? '' : `&before=${encodeURIComponent(before)}`}`)).json()) as { requests: unknown[]; next: string | null };
+      pending += answer.requests.length;
+      before = answer.next;
+    } while (before !== null);
+    expect(pending).toBeGreaterThan(100);
+
+    const admin = await createAdmin('revoke-admin', 'admin');
+    const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1400, height: 900 } });
+    const page = await context.newPage();
+    // Refused calls (401 before login) are expected; CSP refusals and script errors are not.
+    const { dialogs, errors } = watchPage(page, { ignoreFailedLoads: true });
+    try {
+      await page.goto(`${url}/dashboard/`);
+      await logIn(page, admin);
+      await page.click('nav a[href="#/requests"]');
+      const rows = page.locator('#requests-list tr[data-request]');
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(100);
+      expect(await page.isVisible('#requests-more')).toBe(true);
+      expect(await page.textContent('#requests-more')).toBe('さらに表示');
+      await page.click('#requests-more');
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(pending);
+      expect(await page.isHidden('#requests-more')).toBe(true);
+      // Every request once, newest first.
+      const ids = await rows.evaluateAll((elements) => elements.map((element) => element.getAttribute('data-request')));
+      expect(new Set(ids).size).toBe(pending);
+
+      // Revoke the approved one: asked in the row, then gone from the approved tab, listed as revoked.
+      await page.click('#requests-tab-approved');
+      const approvedRow = page.locator(`tr[data-request="${toRevoke}"]`);
+      await expect.poll(() => approvedRow.getAttribute('data-state'), { timeout: 10_000 }).toBe('approved');
+      await approvedRow.locator('.request-revoke').click();
+      expect(await approvedRow.locator('.request-status').textContent()).toBe('この承認を取り消しますか?端末の次のポリシーから例外が外れます。');
+      await approvedRow.locator('.request-revoke-confirm').click();
+      await expect.poll(() => approvedRow.count(), { timeout: 10_000 }).toBe(0);
+      expect(await requestById(toRevoke)).toMatchObject({ state: 'revoked', decidedBy: 'revoke-admin' });
+      await page.click('#requests-tab-revoked');
+      const revokedRow = page.locator(`tr[data-request="${toRevoke}"]`);
+      await expect.poll(() => revokedRow.getAttribute('data-state'), { timeout: 10_000 }).toBe('revoked');
+      expect(await revokedRow.locator('.request-state').textContent()).toBe('取り消し');
+      expect(await revokedRow.locator('.request-decided').textContent()).toMatch(/^revoke-admin \(/);
+      expect(await revokedRow.locator('.request-revoke, .request-approve').count()).toBe(0);
+      expect(dialogs).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+
   it('shows an auditor the list without action buttons', async () => {
     const pending = await submitRequest(HOSTILE_NAME, HOSTILE_PURPOSE, 'read-only');
     const auditor = await createAdmin('kansa-requests', 'auditor');
     const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo' });
     const page = await context.newPage();
-    const dialogs: string[] = [];
-    page.on('dialog', (dialog) => {
-      dialogs.push(dialog.message());
-      void dialog.dismiss();
-    });
+    const { dialogs } = watchPage(page, { ignoreFailedLoads: true });
     try {
       await page.goto(`${url}/dashboard/`);
       await logIn(page, auditor);

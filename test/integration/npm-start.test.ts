@@ -14,6 +14,13 @@ describe('npm start (the main job)', { timeout: 120_000 }, () => {
     await start.waitForOutput(/Sekimori is running/);
     expect(start.stdout).toMatch(/API: +http:\/\/127\.0\.0\.1:\d+\/api\/v1\/health/);
     expect(start.stdout).toContain(path.join(home, 'server', 'admin-token'));
+    // The first start of an empty data directory: the first administrator, once, on the terminal.
+    expect(start.stdout).toMatch(/Dashboard: +http:\/\/127\.0\.0\.1:\d+\/dashboard\//);
+    expect(start.stdout).toMatch(/created admin account admin/);
+    const password = /initial password: (\S+)/.exec(start.stdout)?.[1];
+    expect(password).toMatch(/^\S{5}(-\S{5}){3}$/);
+    // Nowhere else: not in the server's or the agent's logs (their stderr).
+    expect(start.stderr).not.toContain(password!);
     // No Electron binary on this machine: one clear line, and the rest runs.
     expect(start.stdout).toMatch(/Electron binary not installed here/);
     await start.waitForOutput(/device control: NOT enforced/);

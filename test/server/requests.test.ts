@@ -81,6 +81,40 @@ describe('device requests (申請 → 承認/却下)', () => {
     expect((await r.admin('GET', ApiPaths.adminRequests)).json<{ requests: unknown[] }>().requests).toHaveLength(1);
   });
 
+  it('pages the administrators’ list with the answer’s next cursor: every request exactly once, newest first, then next null', async () => {
+    const r = await rig();
+    const submitted: { id: string; receivedAt: string }[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      // Some share a receivedAt (ties are ordered by id), some do not.
+      if (i % 3 === 0) r.clock.advanceHours(0.001);
+      const { id } = (await r.submit()).json<{ id: string }>();
+      submitted.push({ id, receivedAt: r.clock().toISOString() });
+    }
+    const expected = [...submitted].sort((a, b) => (a.receivedAt === b.receivedAt ? (a.id < b.id ? 1 : -1) : a.receivedAt < b.receivedAt ? 1 : -1)).map((row) => row.id);
+    const seen: string[] = [];
+    const pages: number[] = [];
+    let before: string | null = null;
+    for (let guard = 0; guard < 10; guard += 1) {
+      const response = await r.admin('GET', `${ApiPaths.adminRequests}?state=pending&limit=3${before === null ? '' : `&before=${encodeURIComponent(before)}`}`);
+      expect(response.statusCode, response.body).toBe(200);
+      const page = response.json<{ requests: unknown[]; next: string | null }>();
+      const ids = page.requests.map((row) => DeviceRequestSchema.parse(row).id);
+      seen.push(...ids);
+      pages.push(ids.length);
+      before = page.next;
+      if (before === null) break;
+    }
+    expect(pages).toEqual([3, 3, 1]);
+    expect(seen).toEqual(expected);
+    // A page that ends exactly at the last request says so (no empty page after it).
+    expect((await r.admin('GET', `${ApiPaths.adminRequests}?limit=7`)).json()).toMatchObject({ next: null });
+    expect((await r.admin('GET', `${ApiPaths.adminRequests}?limit=6`)).json<{ next: string | null }>().next).not.toBeNull();
+    // Anything but a cursor of this list is refused.
+    for (const bad of ['nonsense', `2026-11-26T00:00:00.000Z|${'x'.repeat(10)}`, "' OR 1=1 --"]) {
+      expect((await r.admin('GET', `${ApiPaths.adminRequests}?before=${encodeURIComponent(bad)}`)).statusCode, bad).toBe(400);
+    }
+  });
+
   it('an approval becomes an exception in that terminal’s next signed policy, with a higher version; revocation removes it', async () => {
     const r = await rig();
     const { id } = (await r.submit()).json<{ id: string }>();

@@ -130,7 +130,7 @@ describe('SqliteStore policies', () => {
     await expect(store.addPolicy(policy('secret' as StoredPolicy['tier'], 2))).rejects.toThrow(/CHECK constraint/);
   });
 
-  it('remembers the tier a device reports; mynumber until it reports one; null for an unknown device', async () => {
+  it('takes the tier of the first heartbeat, then keeps it (only an administrator changes it); mynumber until then; null for an unknown device', async () => {
     const deviceId = `dev_${'c'.repeat(32)}`;
     const now = '2026-11-25T00:00:00.000Z';
     await store.addEnrollmentToken({ tokenHash: 't'.repeat(64), createdAt: now, expiresAt: '2026-12-01T00:00:00.000Z' });
@@ -149,8 +149,14 @@ describe('SqliteStore policies', () => {
     const status = { agentVersion: '0.1.0', enforcement: { state: 'enforced' as const }, lockState: 'unlocked' as const, policyVersion: null, journal: { length: 0, headHash: GENESIS_HASH } };
     await store.recordHeartbeat(deviceId, { ...status, tier: 'internet' }, now);
     expect(await store.deviceTier(deviceId)).toBe('internet');
+    // A later heartbeat cannot change it (no tier reported, or another one).
     await store.recordHeartbeat(deviceId, status, now);
-    expect(await store.deviceTier(deviceId)).toBe('mynumber');
+    expect(await store.deviceTier(deviceId)).toBe('internet');
+    await store.recordHeartbeat(deviceId, { ...status, tier: 'lgwan' }, now);
+    expect(await store.deviceTier(deviceId)).toBe('internet');
+    expect(await store.setDeviceTier(deviceId, 'lgwan')).toEqual({ previous: 'internet' });
+    expect(await store.deviceTier(deviceId)).toBe('lgwan');
+    expect(await store.setDeviceTier(`dev_${'0'.repeat(32)}`, 'lgwan')).toBeNull();
     expect(await store.deviceTier(`dev_${'0'.repeat(32)}`)).toBeNull();
   });
 });

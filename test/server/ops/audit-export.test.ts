@@ -183,6 +183,46 @@ describe('audit export CSV', () => {
     expect(await count('from=2026-04-15T12:00:00%2B09:00&to=2026-04-15T12:00:00.001%2B09:00')).toBe(1);
   });
 
+  it('filters by department (所属): only that department’s terminals’ events, combined with the other filters, recorded in the trail', async () => {
+    const setDepartment = async (deviceId: string, department: string | null) => {
+      const response = await ops.app.inject({
+        method: 'PUT',
+        url: `${ApiPaths.adminDevices}/${deviceId}/department`,
+        headers: { authorization: `Bearer ${ops.adminToken}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ department }),
+      });
+      expect(response.statusCode, response.body).toBe(200);
+    };
+    const rows = async (query: string) => {
+      const response = await exportCsv(query);
+      expect(response.statusCode, response.body).toBe(200);
+      return parseCsv(response.rawPayload.subarray(3).toString('utf8')).slice(1);
+    };
+    await setDepartment(deviceB, '総務課');
+    await setDepartment(deviceA, '税務課');
+    const period = 'from=2026-01-01&to=2026-12-31';
+    const soumu = await rows(`${period}&department=${encodeURIComponent('総務課')}`);
+    expect(soumu.map((record) => record[3])).toEqual([deviceB]);
+    expect(soumu[0]![6]).toBe('lock.locked');
+    const zeimu = await rows(`${period}&department=${encodeURIComponent('税務課')}`);
+    expect(zeimu).toHaveLength(12);
+    expect(new Set(zeimu.map((record) => record[3]))).toEqual(new Set([deviceA]));
+    // Trimmed like the department an administrator sets; combined with the other filters (all must match).
+    expect(await rows(`${period}&department=${encodeURIComponent(' 総務課 ')}&hostnamePrefix=soumu-`)).toHaveLength(1);
+    expect(await rows(`${period}&department=${encodeURIComponent('総務課')}&device=${deviceA}`)).toHaveLength(0);
+    expect(await rows(`${period}&department=${encodeURIComponent('市民課')}`)).toHaveLength(0);
+    // A terminal moved to another department leaves the first one's export.
+    await setDepartment(deviceB, null);
+    expect(await rows(`${period}&department=${encodeURIComponent('総務課')}`)).toHaveLength(0);
+    for (const bad of ['', '%20%20', encodeURIComponent('総務\n課'), 'x'.repeat(101)]) {
+      expect((await exportCsv(`${period}&department=${bad}`)).statusCode, bad).toBe(400);
+    }
+    const trail = (await ops.app.inject({ method: 'GET', url: `${ApiPaths.adminActions}?limit=20`, headers: { authorization: `Bearer ${ops.adminToken}` } })).json<{
+      actions: { action: string; detail: Record<string, unknown> }[];
+    }>().actions;
+    expect(trail.filter((action) => action.action === 'audit.export').map((action) => action.detail.department)).toContain('総務課');
+  });
+
   it('refuses a bad period or device id with 400, and a missing credential with 401', async () => {
     for (const query of ['from=2026-04-31&to=2026-05-01', 'from=2026-04-01T00:00:00&to=2026-05-01', 'from=2026-05-01&to=2026-04-01', 'from=2026-04-01&to=2026-05-01&device=../../etc', 'to=2026-05-01', 'from=2026-04-01&to=2026-05-01&extra=1']) {
       const response = await exportCsv(query);
@@ -231,7 +271,7 @@ describe('audit export authorization', () => {
     const { auditExportRoutes } = await import('../../../server/ops/audit-export.js');
     const { ApiHttpError } = await import('../../../server/http/api-error.js');
     const { zodValidatorCompiler } = await import('../../../server/http/zod-schemas.js');
-    const queries = { eventWindow: () => ({ rows: [], next: null }), existingDeviceIds: () => [], deviceIdsByHostnamePrefix: () => [], hostnameOf: () => null, stats: () => { throw new Error('unused'); }, close: () => {} };
+    const queries = { eventWindow: () => ({ rows: [], next: null }), existingDeviceIds: () => [], deviceIdsByHostnamePrefix: () => [], deviceIdsByDepartment: () => [], hostnameOf: () => null, stats: () => { throw new Error('unused'); }, close: () => {} };
     const app = Fastify();
     app.setValidatorCompiler(zodValidatorCompiler);
     app.setErrorHandler((error: { statusCode?: number }, _request, reply) => reply.code(error.statusCode ?? 500).send({}));
