@@ -525,16 +525,17 @@ export class SqliteStore implements Store {
     try {
       // IMMEDIATE: the write lock from the start, so no other connection commits between the
       // check of data_version and the reads it vouches for.
-      const records = this.db.transaction(() =>
-        batch.map((item): HeartbeatRecord | null => {
+      const records = this.db.transaction(() => {
+        this.noteOtherWriters();
+        return batch.map((item): HeartbeatRecord | null => {
           const row = this.statements.heartbeat.get(JSON.stringify(item.status), item.seenAt, item.status.agentVersion, item.deviceId);
           if (!row) return null;
           const tier = item.status.tier ?? DEFAULT_DEVICE_TIER;
           if (row.tier !== tier) this.statements.setTier.run(tier, item.deviceId);
           const head = toHead(row);
-          return item.deliverLimit === null ? head : { ...head, commands: this.deliverCommands(item.deviceId, item.deliverLimit, item.seenAt) };
-        }),
-      ).immediate();
+          return item.deliverLimit === null ? head : { ...head, commands: this.deliverCommands(item.deviceId, item.deliverLimit, item.seenAt, true) };
+        });
+      }).immediate();
       batch.forEach((item, index) => item.resolve(records[index] ?? null));
     } catch (error) {
       for (const item of batch) item.reject(error instanceof Error ? error : new Error(String(error)));
@@ -748,9 +749,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The device's open commands, oldest first, those not yet delivered marked delivered at `at` (inside a write transaction). */
-  private deliverCommands(deviceId: string, limit: number, at: string): StoredCommand[] {
-    if (!this.mayHaveOpenCommands(deviceId)) return [];
+  /**
+   * The device's open commands, oldest first, those not yet delivered marked delivered at `at`
+   * (inside a write transaction). `othersNoted`: `noteOtherWriters` ran in this transaction already.
+   */
+  private deliverCommands(deviceId: string, limit: number, at: string, othersNoted = false): StoredCommand[] {
+    if (!this.mayHaveOpenCommands(deviceId, othersNoted)) return [];
     const open = this.statements.openCommands.all(deviceId, limit);
     if (open.length === 0) this.openCommandDevices?.delete(deviceId);
     return open.map((row) => {
@@ -761,8 +765,8 @@ export class SqliteStore implements Store {
   }
 
   /** False only when the device certainly has no open command (see `openCommandDevices`). */
-  private mayHaveOpenCommands(deviceId: string): boolean {
-    this.noteOtherWriters();
+  private mayHaveOpenCommands(deviceId: string, othersNoted = false): boolean {
+    if (!othersNoted) this.noteOtherWriters();
     this.openCommandDevices ??= new Set(this.statements.openCommandDevices.all());
     return this.openCommandDevices.has(deviceId);
   }
