@@ -59,6 +59,28 @@ export async function publishPolicy(
   now: Date,
   createdBy: string = DEFAULT_PUBLISHER,
 ): Promise<Result<Published, PublishErrorCode>> {
+  return signAsNextVersion(store, key, tier, document, now, createdBy, async (signed) => {
+    const stored: StoredPolicy = { tier, ...signed };
+    return (await store.addPolicy(stored)) ? { tier, version: signed.version, keyId: key.keyId, etag: policyEtag(stored) } : null;
+  });
+}
+
+/**
+ * The one path by which a document becomes a signed policy (a tier's or a group's): checked to be an
+ * object for this tier, given the next version of the tier's sequence (shared by the tier's and its
+ * groups' documents, server/requests.ts: any newer document has a higher version), validated,
+ * canonicalised and signed, then offered to `add`, which stores it and answers null when a
+ * concurrent publisher took that version (then the next is tried).
+ */
+async function signAsNextVersion<T>(
+  store: Store,
+  key: PolicySigningKey,
+  tier: Tier,
+  document: unknown,
+  now: Date,
+  createdBy: string,
+  add: (signed: Omit<StoredPolicy, 'tier'>) => Promise<T | null>,
+): Promise<Result<T, PublishErrorCode>> {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     return err('invalid-policy', '(policy): must be a JSON object');
   }
@@ -67,21 +89,12 @@ export async function publishPolicy(
     return err('invalid-policy', `tier: the document says ${JSON.stringify(submitted.tier)} but is published for "${tier}"`);
   }
   for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt += 1) {
-    // The tier's sequence is shared with its group policies (server/requests.ts): any newer document has a higher version.
     const version = Math.max(await store.lastPolicyVersion(tier), FIRST_PUBLISHED_VERSION - 1) + 1;
     const validated = validatePolicy({ ...submitted, version, issuedAt: now.toISOString(), tier });
     if (!validated.ok) return err('invalid-policy', validated.error.message);
     const payload = canonicalJson(validated.value.policy);
-    const stored: StoredPolicy = {
-      tier,
-      version,
-      keyId: key.keyId,
-      createdAt: now.toISOString(),
-      createdBy,
-      payload,
-      signature: key.sign(payload),
-    };
-    if (await store.addPolicy(stored)) return ok({ tier, version, keyId: key.keyId, etag: policyEtag(stored) });
+    const added = await add({ version, keyId: key.keyId, createdAt: now.toISOString(), createdBy, payload, signature: key.sign(payload) });
+    if (added !== null) return ok(added);
   }
   return err('conflict', `tier ${tier}: another publisher kept taking the next version; try again`);
 }
@@ -110,22 +123,10 @@ export async function publishGroupPolicy(
   now: Date,
   createdBy: string = DEFAULT_PUBLISHER,
 ): Promise<Result<PublishedGroup, PublishErrorCode>> {
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    return err('invalid-policy', '(policy): must be a JSON object');
-  }
-  const submitted = document as Record<string, unknown>;
-  if (submitted.tier !== undefined && submitted.tier !== tier) {
-    return err('invalid-policy', `tier: the document says ${JSON.stringify(submitted.tier)} but is published for "${tier}"`);
-  }
-  for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt += 1) {
-    const version = Math.max(await store.lastPolicyVersion(tier), FIRST_PUBLISHED_VERSION - 1) + 1;
-    const validated = validatePolicy({ ...submitted, version, issuedAt: now.toISOString(), tier });
-    if (!validated.ok) return err('invalid-policy', validated.error.message);
-    const payload = canonicalJson(validated.value.policy);
-    const stored: StoredGroupPolicy = { tier, department, version, keyId: key.keyId, createdAt: now.toISOString(), createdBy, payload, signature: key.sign(payload) };
-    if (await store.addGroupPolicy(stored)) return ok({ tier, department, version, keyId: key.keyId, etag: policyEtag(stored) });
-  }
-  return err('conflict', `tier ${tier}: another publisher kept taking the next version; try again`);
+  return signAsNextVersion(store, key, tier, document, now, createdBy, async (signed) => {
+    const stored: StoredGroupPolicy = { tier, department, ...signed };
+    return (await store.addGroupPolicy(stored)) ? { tier, department, version: signed.version, keyId: key.keyId, etag: policyEtag(stored) } : null;
+  });
 }
 
 /**
