@@ -430,24 +430,47 @@ class Reconnector {
   }
 }
 
-/** RFC 5426: one message per datagram. */
-class UdpTarget extends ForwardTargetRunner {
-  private socket: dgram.Socket | undefined;
-  private connected = false;
-  private readonly reconnector: Reconnector;
+/**
+ * A collector at host:port over a socket (UDP or TCP): the socket, whether it is connected, and the
+ * back-off that reconnects it. Subclasses open the socket and call `connectedNow` once it is.
+ */
+abstract class SocketTarget<S> extends ForwardTargetRunner {
+  protected socket: S | undefined;
+  protected connected = false;
+  protected readonly reconnector: Reconnector;
 
   constructor(
     name: string,
     queue: BoundedQueue,
     toBytes: (record: ForwardedEventRecord) => Buffer,
-    private readonly host: string,
-    private readonly port: number,
+    protected readonly host: string,
+    protected readonly port: number,
     retryMs: number,
     onError: (target: string, error: unknown) => void,
   ) {
     super(name, queue, toBytes, retryMs, onError);
     this.reconnector = new Reconnector(retryMs);
   }
+
+  /** The socket is connected: reset the back-off and send what is queued. */
+  protected connectedNow(): void {
+    this.connected = true;
+    this.reconnector.succeeded();
+    this.pump();
+  }
+
+  /** Stops reconnecting and forgets the socket; returns it for the subclass to close. */
+  protected detach(): S | undefined {
+    this.reconnector.cancel();
+    const socket = this.socket;
+    this.socket = undefined;
+    this.connected = false;
+    return socket;
+  }
+}
+
+/** RFC 5426: one message per datagram. */
+class UdpTarget extends SocketTarget<dgram.Socket> {
 
   start(): void {
     if (this.closed || this.socket) return;
@@ -464,11 +487,7 @@ class UdpTarget extends ForwardTargetRunner {
       }
     });
     // connect() fixes the destination once (one DNS lookup), and ICMP port-unreachable comes back as a send error.
-    socket.connect(this.port, this.host, () => {
-      this.connected = true;
-      this.reconnector.succeeded();
-      this.pump();
-    });
+    socket.connect(this.port, this.host, () => this.connectedNow());
   }
 
   protected ready(): boolean {
@@ -489,33 +508,14 @@ class UdpTarget extends ForwardTargetRunner {
   }
 
   protected closeTransport(): Promise<void> {
-    this.reconnector.cancel();
-    const socket = this.socket;
-    this.socket = undefined;
-    this.connected = false;
+    const socket = this.detach();
     if (!socket) return Promise.resolve();
     return new Promise((resolve) => socket.close(() => resolve()));
   }
 }
 
 /** RFC 6587 octet counting over TCP, reconnecting with back-off. */
-class TcpTarget extends ForwardTargetRunner {
-  private socket: net.Socket | undefined;
-  private connected = false;
-  private readonly reconnector: Reconnector;
-
-  constructor(
-    name: string,
-    queue: BoundedQueue,
-    toBytes: (record: ForwardedEventRecord) => Buffer,
-    private readonly host: string,
-    private readonly port: number,
-    retryMs: number,
-    onError: (target: string, error: unknown) => void,
-  ) {
-    super(name, queue, toBytes, retryMs, onError);
-    this.reconnector = new Reconnector(retryMs);
-  }
+class TcpTarget extends SocketTarget<net.Socket> {
 
   start(): void {
     if (this.closed || this.socket) return;
@@ -523,11 +523,7 @@ class TcpTarget extends ForwardTargetRunner {
     this.socket = socket;
     socket.setKeepAlive(true, 30_000);
     socket.unref();
-    socket.on('connect', () => {
-      this.connected = true;
-      this.reconnector.succeeded();
-      this.pump();
-    });
+    socket.on('connect', () => this.connectedNow());
     // A collector has nothing to say; whatever it sends is read and discarded so the socket never stalls.
     socket.on('data', () => {});
     socket.on('error', (error) => this.fail(error));
@@ -551,10 +547,7 @@ class TcpTarget extends ForwardTargetRunner {
   }
 
   protected closeTransport(): Promise<void> {
-    this.reconnector.cancel();
-    const socket = this.socket;
-    this.socket = undefined;
-    this.connected = false;
+    const socket = this.detach();
     if (!socket || socket.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       socket.once('close', () => resolve());
