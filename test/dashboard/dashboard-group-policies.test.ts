@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminPaths, ApiPaths } from '../../shared/api.js';
+import { ApiPaths } from '../../shared/api.js';
 import { launchChromium, watchPage } from '../helpers/browser.js';
 import { ROOT } from '../helpers/processes.js';
-import { asSession, codeAt, createAccount, login, steppingClock, type TestAccount } from '../server/admin-helpers.js';
+import { dashboardContext, readyAccount as readyAdminAccount, steppingClock, type TestAccount } from '../server/admin-helpers.js';
 import { adminGet, adminPut, agentStatus, bootServer, enrolDevice, policyBody, postJson, type TestServer } from '../server/helpers.js';
 
 /**
@@ -22,27 +22,10 @@ let base: string;
 let deviceId: string;
 let clock: ReturnType<typeof steppingClock>;
 
-async function loggedIn(account: TestAccount): Promise<BrowserContext> {
-  const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(base);
-  clock.advance(30);
-  const status = await page.evaluate(
-    async ([url, body]) => (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, credentials: 'same-origin' })).status,
-    [AdminPaths.login, JSON.stringify({ user: account.user, password: account.password, code: codeAt(account, clock()) })] as const,
-  );
-  expect(status).toBe(200);
-  await page.close();
-  return context;
-}
-
-async function readyAccount(user: string, role: 'admin' | 'auditor'): Promise<TestAccount> {
-  const account = await createAccount(server, user, role, clock());
-  const first = await login(server, account, clock());
-  expect((await asSession(server, first, 'POST', AdminPaths.password, { currentPassword: account.password, newPassword: `${user}-new-password-1` })).statusCode).toBe(200);
-  account.password = `${user}-new-password-1`;
-  return account;
-}
+/** A browser context logged in as `account`. */
+const loggedIn = (account: TestAccount): Promise<BrowserContext> => dashboardContext(browser, base, account, clock);
+/** A new account whose initial password was changed. */
+const readyAccount = async (user: string, role: 'admin' | 'auditor'): Promise<TestAccount> => (await readyAdminAccount(server, user, role, clock)).account;
 
 beforeAll(async () => {
   clock = steppingClock();

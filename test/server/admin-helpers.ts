@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { Secret } from 'otpauth';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { ADMIN_CSRF_HEADER, ADMIN_SESSION_COOKIE, AdminPaths, type AdminRole, type AdminSession } from '../../shared/api.js';
 import { adminTotpCode, createAdminAccount } from '../../server/admin-accounts.js';
 import type { TestServer } from './helpers.js';
@@ -91,15 +92,39 @@ export function asSession(
   });
 }
 
-/** A new account, logged in, its initial password already changed: ready for the admin API. */
-export async function readySession(server: TestServer, user: string, role: AdminRole, at: () => Date, advance: (seconds: number) => void): Promise<Session> {
+/** A new account, logged in once and its initial password changed (`account.password` is the new one). */
+export async function readyAccount(server: TestServer, user: string, role: AdminRole, at: () => Date): Promise<{ account: TestAccount; session: Session }> {
   const account = await createAccount(server, user, role, at());
-  const first = await login(server, account, at());
-  const changed = await asSession(server, first, 'POST', AdminPaths.password, { currentPassword: account.password, newPassword: `${user}-new-password-1` });
+  const session = await login(server, account, at());
+  const changed = await asSession(server, session, 'POST', AdminPaths.password, { currentPassword: account.password, newPassword: `${user}-new-password-1` });
   if (changed.statusCode !== 200) throw new Error(`password change failed: ${changed.statusCode} ${changed.body}`);
   account.password = `${user}-new-password-1`;
+  return { account, session };
+}
+
+/** A new account, logged in, its initial password already changed: ready for the admin API. */
+export async function readySession(server: TestServer, user: string, role: AdminRole, at: () => Date, advance: (seconds: number) => void): Promise<Session> {
+  const { session } = await readyAccount(server, user, role, at);
   advance(30);
-  return first;
+  return session;
+}
+
+/**
+ * A browser context logged in to the dashboard at `base` as `account` (password already changed),
+ * through the page's own origin as the login form does; the clock moves 30 s so the TOTP code is fresh.
+ */
+export async function dashboardContext(browser: Browser, base: string, account: TestAccount, clock: (() => Date) & { advance: (seconds: number) => void }): Promise<BrowserContext> {
+  const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(base);
+  clock.advance(30);
+  const status = await page.evaluate(
+    async ([url, body]) => (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, credentials: 'same-origin' })).status,
+    [AdminPaths.login, JSON.stringify({ user: account.user, password: account.password, code: codeAt(account, clock()) })] as const,
+  );
+  if (status !== 200) throw new Error(`dashboard login failed: ${status}`);
+  await page.close();
+  return context;
 }
 
 /** A clock tests move by seconds. */
